@@ -68,16 +68,24 @@ bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 
 # --- book --------------------------------------------------------------------------
+# Each build starts from empty doctrees so every notebook is executed by the current code;
+# `make book` executes them once and renders both HTML and PDF from the same run.
+JB := $(BIN)/jupyter-book build . -W -n --keep-going
+
 html: setup mathjax
-	rm -rf _build/html _build/.jupyter_cache
-	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	rm -rf _build
+	$(JB) --builder html
 
 pdf: setup tex
-	rm -rf _build/latex
-	$(BIN)/jupyter-book build . --builder pdflatex -W -n --keep-going
+	rm -rf _build
+	$(JB) --builder pdflatex
 	$(PY) tools/check_pdf.py _build/latex
 
-book: html pdf
+book: setup mathjax tex
+	rm -rf _build
+	$(JB) --builder html
+	$(JB) --builder pdflatex
+	$(PY) tools/check_pdf.py _build/latex
 	@echo "HTML: _build/html/index.html   PDF: _build/latex/book.pdf"
 
 lab: setup

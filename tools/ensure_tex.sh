@@ -7,7 +7,7 @@ fonts-freefont-otf fonts-dejavu-core poppler-utils"
 
 have_all() {
   command -v xelatex >/dev/null && command -v latexmk >/dev/null &&
-    command -v pdftoppm >/dev/null && fc-list 2>/dev/null | grep -q "DejaVuSansMono" &&
+    command -v pdftoppm >/dev/null && { fc-list 2>/dev/null | grep "DejaVuSansMono" >/dev/null; } &&
     kpsewhich fncychap.sty >/dev/null && kpsewhich tabulary.sty >/dev/null
 }
 

@@ -1,0 +1,48 @@
+"""Fail the PDF build on problems xelatex only logs: missing glyphs, broken references.
+
+Usage: python tools/check_pdf.py _build/latex
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+FATAL = {
+    "missing glyph": re.compile(r"Missing character: There is no (.+?) in font (.+?)!"),
+    "undefined reference": re.compile(r"LaTeX Warning: Reference `(.+?)' .*undefined"),
+    "undefined citation": re.compile(r"LaTeX Warning: Citation `(.+?)' .*undefined"),
+}
+
+
+def check(latex_dir: Path) -> list[str]:
+    problems = []
+    pdfs = list(latex_dir.glob("*.pdf"))
+    if not pdfs:
+        return [f"no PDF was produced in {latex_dir}"]
+    for log in sorted(latex_dir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        for kind, pattern in FATAL.items():
+            hits = sorted(set(pattern.findall(text)))
+            for hit in hits[:20]:
+                detail = " in font ".join(hit) if isinstance(hit, tuple) else hit
+                problems.append(f"{log.name}: {kind}: {detail}")
+    return problems
+
+
+def main() -> int:
+    latex_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "_build/latex")
+    problems = check(latex_dir)
+    for problem in problems:
+        print(f"PDF check: {problem}", file=sys.stderr)
+    if problems:
+        print(f"PDF check failed: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    pdf = next(latex_dir.glob("*.pdf"))
+    print(f"PDF check passed: {pdf} ({pdf.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
