@@ -1,0 +1,54 @@
+"""The model: a Llama-style decoder-only transformer written from scratch.
+
+Read in this order: ``layers`` (Linear, Embedding, RMSNorm, SwiGLU), ``rope``,
+``attention`` (with ``kv_cache``), ``transformer``, ``generation``; then ``flops``
+(sizes and compute) and ``hf`` (to and from Hugging Face's Llama layout).
+"""
+
+from llm_from_scratch.model.attention import (
+    Attention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
+from llm_from_scratch.model.config import ModelConfig, RopeScaling, default_ffn_hidden
+from llm_from_scratch.model.flops import count_parameters, flops_per_token, matmul_parameters
+from llm_from_scratch.model.generation import sample_next
+from llm_from_scratch.model.hf import from_hf_llama, to_hf_llama
+from llm_from_scratch.model.kv_cache import KVCache
+from llm_from_scratch.model.layers import (
+    Embedding,
+    FeedForward,
+    Linear,
+    RMSNorm,
+    silu,
+    softmax,
+)
+from llm_from_scratch.model.rope import RotaryEmbedding, apply_rotary, rope_frequencies
+from llm_from_scratch.model.transformer import Block, Transformer
+
+__all__ = [
+    "Attention",
+    "Block",
+    "Embedding",
+    "FeedForward",
+    "KVCache",
+    "Linear",
+    "ModelConfig",
+    "RMSNorm",
+    "RopeScaling",
+    "RotaryEmbedding",
+    "Transformer",
+    "apply_rotary",
+    "causal_mask",
+    "count_parameters",
+    "default_ffn_hidden",
+    "flops_per_token",
+    "from_hf_llama",
+    "matmul_parameters",
+    "rope_frequencies",
+    "sample_next",
+    "scaled_dot_product_attention",
+    "silu",
+    "softmax",
+    "to_hf_llama",
+]

@@ -1,0 +1,138 @@
+"""One small dataclass describes the whole model: every other module reads it.
+
+The defaults follow Llama: no biases, RMSNorm before each sub-layer, SwiGLU with a
+hidden size of about 8/3 of the model width, rotary positions with theta = 10000.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ROPE_SCALING_KINDS = ("linear", "ntk")
+NORM_PLACEMENTS = ("pre", "post")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def default_ffn_hidden(d_model: int, multiple_of: int = 64) -> int:
+    """8/3 * d_model rounded up to a multiple of 64: SwiGLU's three matrices then
+    cost about as much as a 4 * d_model ReLU MLP's two (Shazeer, 2020)."""
+    return multiple_of * math.ceil(8 * d_model / 3 / multiple_of)
+
+
+@dataclass(frozen=True)
+class RopeScaling:
+    """How to stretch rotary positions beyond the length the model was trained on.
+
+    * ``linear`` (position interpolation): divide every position by ``factor``.
+    * ``ntk`` (NTK-aware): keep positions, raise theta to
+      ``theta * factor ** (d / (d - 2))`` so low frequencies stretch most.
+    Either way the position cache becomes ``factor`` times longer.
+    """
+
+    kind: str
+    factor: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROPE_SCALING_KINDS:
+            raise ValueError(
+                f"rope_scaling.kind must be one of {ROPE_SCALING_KINDS}, got {self.kind!r}"
+            )
+        if not isinstance(self.factor, (int, float)) or not self.factor >= 1.0:
+            raise ValueError(f"rope_scaling.factor must be >= 1, got {self.factor!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shapes and options of the decoder-only transformer.
+
+    ``n_kv_heads`` < ``n_heads`` is grouped-query attention (1 = multi-query);
+    ``max_seq_len`` is the longest context the rotary cache covers (times the
+    ``rope_scaling`` factor); ``fast`` switches attention to PyTorch's fused
+    ``scaled_dot_product_attention``; ``norm_placement="post"`` exists only for the
+    pre- versus post-norm experiment.
+    """
+
+    vocab_size: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int | None = None
+    max_seq_len: int = 256
+    ffn_hidden: int | None = None
+    rope_theta: float = 10000.0
+    rope_scaling: RopeScaling | None = None
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = False
+    fast: bool = False
+    norm_placement: str = "pre"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "max_seq_len"):
+            _positive_int(name, getattr(self, name))
+        if self.n_kv_heads is None:
+            object.__setattr__(self, "n_kv_heads", self.n_heads)
+        _positive_int("n_kv_heads", self.n_kv_heads)
+        if self.ffn_hidden is None:
+            object.__setattr__(self, "ffn_hidden", default_ffn_hidden(self.d_model))
+        _positive_int("ffn_hidden", self.ffn_hidden)
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+            )
+        if self.head_dim % 2:
+            raise ValueError(
+                f"head_dim = d_model / n_heads = {self.head_dim} must be even for RoPE"
+            )
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(
+                f"n_heads ({self.n_heads}) must be divisible by n_kv_heads "
+                f"({self.n_kv_heads})"
+            )
+        if not isinstance(self.rope_theta, (int, float)) or not self.rope_theta > 1:
+            raise ValueError(f"rope_theta must be a number > 1, got {self.rope_theta!r}")
+        if isinstance(self.rope_scaling, dict):
+            object.__setattr__(self, "rope_scaling", RopeScaling(**self.rope_scaling))
+        if self.rope_scaling is not None and not isinstance(self.rope_scaling, RopeScaling):
+            raise ValueError(
+                "rope_scaling must be None, a RopeScaling or a dict with kind and "
+                f"factor, got {self.rope_scaling!r}"
+            )
+        if not isinstance(self.norm_eps, (int, float)) or not 0 < self.norm_eps < 1:
+            raise ValueError(f"norm_eps must be in (0, 1), got {self.norm_eps!r}")
+        for name in ("tie_embeddings", "fast"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.norm_placement not in NORM_PLACEMENTS:
+            raise ValueError(
+                f"norm_placement must be one of {NORM_PLACEMENTS}, "
+                f"got {self.norm_placement!r}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def max_positions(self) -> int:
+        """Positions the rotary cache covers: ``max_seq_len`` times the scaling factor."""
+        factor = self.rope_scaling.factor if self.rope_scaling else 1.0
+        return int(self.max_seq_len * factor)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe values, for checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error, not ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {unknown}")
+        return cls(**d)

@@ -1,0 +1,139 @@
+"""The decoder-only transformer: embed, N pre-norm blocks, normalise, project to logits.
+
+Module and weight names follow Meta's Llama code (``attention.wq``,
+``feed_forward.w1``, ...), so tensor-parallel plans and checkpoint converters can
+find every matrix by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from llm_from_scratch.model.attention import Attention, causal_mask
+from llm_from_scratch.model.config import ModelConfig
+from llm_from_scratch.model.kv_cache import KVCache
+from llm_from_scratch.model.layers import Embedding, FeedForward, Linear, RMSNorm
+from llm_from_scratch.model.rope import RotaryEmbedding
+
+
+class Block(nn.Module):
+    """x + attention(norm(x)), then + feed_forward(norm(.)).
+
+    Pre-norm keeps an unnormalised residual path from the embedding to the output,
+    so gradients reach early layers undamped; post-norm (the 2017 original, kept for
+    the stability experiment) normalises the sum and needs warm-up to train deep.
+    """
+
+    def __init__(self, config: ModelConfig, layer_idx: int) -> None:
+        super().__init__()
+        c = config
+        self.pre_norm = c.norm_placement == "pre"
+        self.attention_norm = RMSNorm(c.d_model, c.norm_eps)
+        self.attention = Attention(
+            c.d_model, c.n_heads, c.n_kv_heads, c.n_layers, c.fast, layer_idx
+        )
+        self.ffn_norm = RMSNorm(c.d_model, c.norm_eps)
+        self.feed_forward = FeedForward(c.d_model, c.ffn_hidden, c.n_layers)
+
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+        kv_cache: KVCache | None = None,
+    ) -> Tensor:
+        if self.pre_norm:
+            h = x + self.attention(self.attention_norm(x), cos, sin, mask, kv_cache)
+            return h + self.feed_forward(self.ffn_norm(h))
+        h = self.attention_norm(x + self.attention(x, cos, sin, mask, kv_cache))
+        return self.ffn_norm(h + self.feed_forward(h))
+
+
+class Transformer(nn.Module):
+    """The language model: token ids (B, T) -> next-token logits (B, T, vocab)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.tok_embeddings = Embedding(c.vocab_size, c.d_model)
+        self.layers = nn.ModuleList(Block(c, i) for i in range(c.n_layers))
+        self.norm = RMSNorm(c.d_model, c.norm_eps)
+        self.output = Linear(c.d_model, c.vocab_size)
+        if c.tie_embeddings:
+            self.output.weight = self.tok_embeddings.weight
+        self.rope = RotaryEmbedding(c.head_dim, c.max_positions, c.rope_theta, c.rope_scaling)
+
+    def forward(
+        self, idx: Tensor, positions: Tensor | None = None, kv_cache: KVCache | None = None
+    ) -> Tensor:
+        """Logits for every position.
+
+        ``positions`` (T,) or (B, T) overrides the rotary positions (default: the
+        slot in the sequence, continuing after what ``kv_cache`` holds); the causal
+        mask always follows slot order.
+        """
+        if idx.dim() != 2:
+            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
+        B, T = idx.shape
+        if T == 0:
+            raise ValueError("idx must hold at least one token")
+        start = 0 if kv_cache is None else kv_cache.length
+        if kv_cache is not None:
+            kv_cache.check_room(B, T)
+        if positions is None:
+            cos, sin = self.rope.window(start, T)
+        else:
+            if positions.shape not in ((T,), (B, T)):
+                raise ValueError(
+                    f"positions must have shape ({T},) or ({B}, {T}), "
+                    f"got {tuple(positions.shape)}"
+                )
+            cos, sin = self.rope(positions.to(idx.device))
+            if positions.dim() == 2:  # (B, T, d/2) -> (B, 1, T, d/2): same for all heads
+                cos, sin = cos[:, None], sin[:, None]
+        mask = None if start == 0 else causal_mask(T, start, idx.device)
+        h = self.tok_embeddings(idx)
+        for layer in self.layers:
+            h = layer(h, cos, sin, mask, kv_cache)
+        if kv_cache is not None:
+            kv_cache.advance(T)
+        return self.output(self.norm(h))
+
+    def init_kv_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
+        """An empty cache on the model's device and dtype (capacity: max positions)."""
+        c = self.config
+        capacity = c.max_positions if capacity is None else capacity
+        if not 0 < capacity <= c.max_positions:
+            raise ValueError(
+                f"cache capacity must be in [1, {c.max_positions}], got {capacity}"
+            )
+        w = self.tok_embeddings.weight
+        return KVCache(
+            c.n_layers, batch_size, c.n_kv_heads, c.head_dim, capacity, w.device, w.dtype
+        )
+
+    def generate(
+        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
+        top_k: int | None = None, top_p: float | None = None,
+        stop_tokens: list[int] | None = None, generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Prompt (B, T) -> (B, T + n), n <= max_new_tokens; see ``generation.generate``."""
+        from llm_from_scratch.model.generation import generate
+
+        return generate(
+            self, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens, generator
+        )
+
+    def stream(
+        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
+        top_k: int | None = None, top_p: float | None = None,
+        stop_tokens: list[int] | None = None, generator: torch.Generator | None = None,
+    ) -> Iterator[int]:
+        """Yield new token ids one at a time for one prompt; see ``generation.stream``."""
+        from llm_from_scratch.model.generation import stream
+
+        return stream(
+            self, idx, max_new_tokens, temperature, top_k, top_p, stop_tokens, generator
+        )
