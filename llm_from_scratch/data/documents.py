@@ -1,0 +1,138 @@
+"""Documents and the readers that make them: text files, JSONL and HTML.
+
+Every stage of the pipeline passes ``Document`` records along. A reader never
+crashes on bad input and never drops it: bytes that are not text become a
+document with an ``error`` in its metadata, which the first stage rejects with
+that reason, so the report can account for every input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One unit of text: an id unique in its corpus, where it came from, and notes.
+
+    ``meta`` holds facts found on the way (a decoding error, the injected
+    ground-truth labels, the detected language); stages add to it, never
+    remove from it.
+    """
+
+    id: str
+    text: str
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def with_text(self, text: str, **meta: Any) -> Document:
+        """A copy with new text and extra metadata (documents are immutable)."""
+        return replace(self, text=text, meta={**self.meta, **meta})
+
+
+def decode(raw: bytes, doc_id: str, source: str) -> Document:
+    """Bytes to a document; undecodable or binary data is marked, not dropped."""
+    if b"\x00" in raw[:8192]:
+        return Document(doc_id, "", source, {"error": "binary"})
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Document(doc_id, "", source, {"error": f"invalid utf-8 at byte {e.start}"})
+    return Document(doc_id, text.replace("\r\n", "\n"), source)
+
+
+def read_text_files(
+    root: str | Path, pattern: str = "**/*.txt", source: str | None = None
+) -> Iterator[Document]:
+    """Every file under ``root`` matching ``pattern``, in sorted path order."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    paths = [root] if root.is_file() else sorted(p for p in root.glob(pattern))
+    for path in paths:
+        if path.is_file():
+            doc_id = str(path.relative_to(root)) if path != root else path.name
+            yield decode(path.read_bytes(), doc_id, source or str(root))
+
+
+def read_jsonl(
+    path: str | Path, text_field: str = "text", id_field: str | None = "id"
+) -> Iterator[Document]:
+    """One document per JSON line; a malformed line becomes a marked document."""
+    path = Path(path)
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            doc_id = f"{path.name}:{n}"
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                yield Document(doc_id, "", str(path), {"error": f"bad JSON line: {e}"})
+                continue
+            if not isinstance(record, dict) or not isinstance(
+                record.get(text_field), str
+            ):
+                error = f"no string field {text_field!r}"
+                yield Document(doc_id, "", str(path), {"error": error})
+                continue
+            if id_field and id_field in record:
+                doc_id = str(record[id_field])
+            meta = {k: v for k, v in record.items() if k not in (text_field, id_field)}
+            yield Document(doc_id, record[text_field], str(path), meta)
+
+
+class _TextExtractor(HTMLParser):
+    """Collect visible text; drop scripts, styles and page chrome; keep blocks."""
+
+    SKIP = {"script", "style", "noscript", "template", "head", "svg", "nav", "footer"}
+    BLOCK = {
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+        "tr", "table", "section", "article", "pre", "blockquote", "header", "title",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML page, one paragraph per line, spaces collapsed."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in
+             "".join(parser.parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def read_html_files(root: str | Path, pattern: str = "**/*.html") -> Iterator[Document]:
+    """HTML pages under ``root`` as clean text (markup, scripts and nav removed)."""
+    for doc in read_text_files(root, pattern, source=str(root)):
+        if "error" in doc.meta:
+            yield doc
+        else:
+            yield doc.with_text(html_to_text(doc.text), format="html")
