@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import llm_from_scratch
 
 # Stage modules with a ``register(subparsers)`` function, in pipeline order.
-STAGE_CLIS: list[str] = []
+STAGE_CLIS: list[str] = ["llm_from_scratch.tokenizer.cli"]
 
 
 def cmd_info(args: argparse.Namespace) -> int:

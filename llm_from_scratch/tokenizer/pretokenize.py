@@ -1,0 +1,172 @@
+"""Pre-tokenization: cut text into pieces that BPE never merges across.
+
+Without it BPE happily learns tokens like ``"dog."`` and ``"dog!"`` as separate
+units and wastes the vocabulary on punctuation glued to words. A regular
+expression first splits the text into words, numbers, punctuation runs and
+whitespace; BPE then works *inside* each piece. Special tokens such as
+``<|endoftext|>`` are cut out before that, so they are never split, never
+merged and never counted in training.
+
+The two patterns are exactly the ones tiktoken ships for GPT-2 (``r50k``) and
+GPT-4 (``cl100k``); identical patterns are the first half of exact parity.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+import regex
+
+# GPT-2: optional leading space + letters / digits / other; whitespace runs.
+GPT2_PATTERN = (
+    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|"""
+    r"""\s++$|\s+(?!\S)|\s"""
+)
+# GPT-4: case-insensitive contractions, digits in groups of at most 3,
+# newlines kept apart from other whitespace.
+GPT4_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+|"""
+    r""" ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
+
+
+def resolve_pattern(pattern: str) -> str:
+    """Accept a pattern's short name ("gpt2", "gpt4") or a regex string."""
+    if not isinstance(pattern, str) or not pattern:
+        raise TypeError(f"pattern must be a non-empty str, got {pattern!r}")
+    return PATTERNS.get(pattern, pattern)
+
+
+def check_special_tokens(special_tokens: Iterable[str]) -> list[str]:
+    """Validate special tokens: non-empty, distinct strings, order kept."""
+    if isinstance(special_tokens, str):
+        raise TypeError("special_tokens must be a list of str, not a single str")
+    tokens = list(special_tokens)
+    for token in tokens:
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"special tokens must be non-empty str, got {token!r}")
+    duplicates = sorted({t for t in tokens if tokens.count(t) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate special tokens: {duplicates}")
+    return tokens
+
+
+def special_regex(special_tokens: Iterable[str]) -> regex.Pattern[str] | None:
+    """One alternation of the special tokens, longest first.
+
+    A regex alternation takes the first alternative that matches at the
+    leftmost position, so sorting by length makes overlapping tokens
+    (``<|end|>`` inside ``<|end|>x``-style families) resolve to the longest.
+    """
+    tokens = sorted(set(special_tokens), key=lambda t: (-len(t), t))
+    if not tokens:
+        return None
+    return regex.compile("|".join(regex.escape(t) for t in tokens))
+
+
+def split_special(
+    text: str, special: regex.Pattern[str] | None
+) -> Iterator[tuple[str, bool]]:
+    """Yield ``(segment, is_special)``: ordinary text between special tokens."""
+    if special is None:
+        if text:
+            yield text, False
+        return
+    start = 0
+    for match in special.finditer(text):
+        if match.start() > start:
+            yield text[start : match.start()], False
+        yield match.group(), True
+        start = match.end()
+    if start < len(text):
+        yield text[start:], False
+
+
+def pretokenize(text: str, pattern: str = GPT4_PATTERN) -> list[str]:
+    """Split ordinary text (no special tokens) into pre-tokens."""
+    return regex.findall(resolve_pattern(pattern), text)
+
+
+def _count_chunk(args: tuple[str, str, list[str]]) -> Counter[str]:
+    """Count the pre-tokens of one chunk, skipping special tokens."""
+    text, pattern, special_tokens = args
+    compiled = regex.compile(pattern)
+    special = special_regex(special_tokens)
+    counts: Counter[str] = Counter()
+    for segment, is_special in split_special(text, special):
+        if not is_special:
+            counts.update(compiled.findall(segment))
+    return counts
+
+
+def chunk_at_specials(text: str, special_tokens: list[str], n: int) -> list[str]:
+    """Cut ``text`` into about ``n`` pieces, only right before a special token.
+
+    Pre-tokens never span a special token, so counting the pieces separately
+    gives exactly the counts of the whole text. Without special tokens there is
+    no safe cut and the text stays in one piece.
+    """
+    special = special_regex(special_tokens)
+    if n <= 1 or special is None:
+        return [text]
+    starts = [m.start() for m in special.finditer(text)]
+    cuts = [0]
+    for k in range(1, n):
+        target = k * len(text) // n
+        later = [s for s in starts if s >= max(target, cuts[-1] + 1)]
+        if later:
+            cuts.append(later[0])
+    cuts.append(len(text))
+    return [text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a]
+
+
+def default_workers() -> int:
+    """Worker processes for counting: the CPU cores, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def count_pretokens(
+    texts: str | Iterable[str],
+    pattern: str = GPT4_PATTERN,
+    special_tokens: Iterable[str] = (),
+    num_workers: int | None = None,
+    min_parallel_chars: int = 1 << 20,
+) -> Counter[bytes]:
+    """Count every pre-token (as UTF-8 bytes) in a text or an iterable of texts.
+
+    This is the only pass over the corpus that BPE training needs: merges
+    then work on the (far fewer) distinct pre-tokens, weighted by count. A
+    large single text is counted in parallel, in chunks cut at special tokens.
+    """
+    pattern = resolve_pattern(pattern)
+    specials = check_special_tokens(special_tokens)
+    workers = default_workers() if num_workers is None else num_workers
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"num_workers must be an int >= 1, got {num_workers!r}")
+    if isinstance(texts, str):
+        chunks: Iterable[str] = [texts]
+        if workers > 1 and len(texts) >= min_parallel_chars:
+            chunks = chunk_at_specials(texts, specials, 4 * workers)
+    else:
+        chunks = texts
+    jobs = ((_checked(c), pattern, specials) for c in chunks)
+    total: Counter[str] = Counter()
+    if isinstance(chunks, list) and len(chunks) > 1:
+        context = mp.get_context("fork" if os.name == "posix" else "spawn")
+        with context.Pool(min(workers, len(chunks))) as pool:
+            for counts in pool.imap(_count_chunk, jobs):
+                total.update(counts)
+    else:
+        for job in jobs:
+            total.update(_count_chunk(job))
+    return Counter({k.encode("utf-8"): v for k, v in total.items()})
+
+
+def _checked(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"texts must be str, got {type(text).__name__}")
+    return text

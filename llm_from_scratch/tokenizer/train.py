@@ -1,0 +1,161 @@
+"""Training byte-level BPE, fast: count once, then update counts incrementally.
+
+The naive trainer (``naive.py``) recounts every pair after every merge. Here:
+
+1. the corpus is read once and reduced to counts of distinct pre-tokens
+   (in parallel over chunks, see ``pretokenize.count_pretokens``);
+2. pair counts are built once, with an index from each pair to the words
+   that contain it;
+3. a merge touches only the words in its index entry: their old pairs are
+   subtracted and their new pairs added, and a max-heap (with lazy deletion of
+   stale entries) finds the next most frequent pair in O(log n).
+
+Ties between equally frequent pairs go to the lexicographically greatest
+``(bytes, bytes)`` pair, exactly as in the naive trainer.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from llm_from_scratch.tokenizer.naive import merge_word
+from llm_from_scratch.tokenizer.pretokenize import (
+    GPT4_PATTERN,
+    check_special_tokens,
+    count_pretokens,
+)
+
+Pair = tuple[int, int]
+
+
+def _pop_best(
+    heap: list[tuple[int, Pair]], counts: dict[Pair, int], vocab: list[bytes]
+) -> Pair | None:
+    """Pop the most frequent live pair; among ties, the greatest bytes pair."""
+    while heap and counts.get(heap[0][1]) != -heap[0][0]:
+        heapq.heappop(heap)  # stale: the pair's count changed since the push
+    if not heap:
+        return None
+    top = heap[0][0]
+    ties: set[Pair] = set()
+    while heap and heap[0][0] == top:
+        _, pair = heapq.heappop(heap)
+        if counts.get(pair) == -top:
+            ties.add(pair)
+    best = max(ties, key=lambda p: (vocab[p[0]], vocab[p[1]]))
+    for pair in ties - {best}:
+        heapq.heappush(heap, (top, pair))
+    return best
+
+
+def bpe_merges(
+    word_counts: Mapping[bytes, int], num_merges: int, progress: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """Learn up to ``num_merges`` merges from pre-token counts.
+
+    Stops early only when no pair is left (every pre-token is one token).
+    """
+    vocab = [bytes([i]) for i in range(256)]
+    words = [list(w) for w in word_counts]
+    freqs = list(word_counts.values())
+    counts: dict[Pair, int] = defaultdict(int)
+    where: dict[Pair, set[int]] = defaultdict(set)
+    for i, (word, freq) in enumerate(zip(words, freqs)):
+        for pair in zip(word, word[1:]):
+            counts[pair] += freq
+            where[pair].add(i)
+    heap = [(-c, p) for p, c in counts.items()]
+    heapq.heapify(heap)
+    merges: list[tuple[bytes, bytes]] = []
+    for _ in tqdm(range(num_merges), disable=not progress, desc="merges"):
+        best = _pop_best(heap, counts, vocab)
+        if best is None:
+            break
+        new_id = len(vocab)
+        vocab.append(vocab[best[0]] + vocab[best[1]])
+        merges.append((vocab[best[0]], vocab[best[1]]))
+        delta: dict[Pair, int] = defaultdict(int)
+        for i in where.pop(best):
+            old, freq = words[i], freqs[i]
+            new = merge_word(old, best, new_id)
+            old_pairs, new_pairs = list(zip(old, old[1:])), list(zip(new, new[1:]))
+            for pair in old_pairs:
+                delta[pair] -= freq
+            for pair in new_pairs:
+                delta[pair] += freq
+            for pair in set(old_pairs) - set(new_pairs) - {best}:
+                where[pair].discard(i)
+            for pair in set(new_pairs) - set(old_pairs):
+                where[pair].add(i)
+            words[i] = new
+        del counts[best]
+        delta.pop(best, None)
+        for pair, change in delta.items():
+            if change:
+                counts[pair] += change
+                if counts[pair]:
+                    heapq.heappush(heap, (-counts[pair], pair))
+                else:
+                    del counts[pair]
+    return merges
+
+
+def _read_input(input: str | os.PathLike | Iterable[str]) -> str | Iterable[str]:
+    """A path is read as UTF-8; a str is the text itself; else texts."""
+    if isinstance(input, os.PathLike):
+        path = Path(input)
+        if not path.is_file():
+            raise FileNotFoundError(f"training corpus {path} does not exist")
+        return path.read_text(encoding="utf-8")
+    if isinstance(input, (bytes, bytearray)):
+        raise TypeError("input must be str text, a path or texts, not bytes")
+    if isinstance(input, str) or isinstance(input, Iterable):
+        return input
+    raise TypeError(f"input must be a path, a str or texts, not {type(input).__name__}")
+
+
+def train_bpe(
+    input: str | os.PathLike | Iterable[str],
+    vocab_size: int,
+    special_tokens: Iterable[str] = (),
+    pattern: str = GPT4_PATTERN,
+    num_workers: int | None = None,
+    progress: bool = False,
+) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
+    """Train a byte-level BPE tokenizer.
+
+    ``input`` is a ``pathlib.Path`` (read as UTF-8), a ``str`` holding the
+    text itself, or an iterable of ``str`` documents. Returns the vocabulary
+    (ids 0-255 are the bytes, then one id per merge in order, then the special
+    tokens) and the ordered merges. ``vocab_size`` counts the special tokens.
+    """
+    specials = check_special_tokens(special_tokens)
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        raise TypeError(f"vocab_size must be an int, got {vocab_size!r}")
+    if vocab_size < 256 + len(specials):
+        raise ValueError(
+            f"vocab_size must be >= 256 + {len(specials)} special tokens "
+            f"= {256 + len(specials)}, got {vocab_size}"
+        )
+    word_counts = count_pretokens(_read_input(input), pattern, specials, num_workers)
+    if not word_counts:
+        raise ValueError("the training corpus is empty (no text outside specials)")
+    num_merges = vocab_size - 256 - len(specials)
+    merges = bpe_merges(word_counts, num_merges, progress=progress)
+    if len(merges) < num_merges:
+        raise ValueError(
+            f"the corpus supports only {len(merges)} merges: vocab_size can be at "
+            f"most {256 + len(merges) + len(specials)}, got {vocab_size}"
+        )
+    vocab = {i: bytes([i]) for i in range(256)}
+    for a, b in merges:
+        vocab[len(vocab)] = a + b
+    for token in specials:
+        vocab[len(vocab)] = token.encode("utf-8")
+    return vocab, merges
