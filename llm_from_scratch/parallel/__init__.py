@@ -1,0 +1,64 @@
+"""Parallelism: the same training spread over several processes.
+
+Read in this order, one technique per module: ``launch`` (start a process
+group), ``collectives`` (ring all-reduce from send/recv), ``cost`` (memory and
+traffic per rank), ``data_parallel``, ``zero`` (ZeRO-1/2/3, FSDP),
+``tensor_parallel`` (Megatron), ``pipeline`` (GPipe, 1F1B), then
+``production`` (the same on ``torch.distributed``).
+"""
+
+from llm_from_scratch.parallel.collectives import (
+    COMM_LOG,
+    CommLog,
+    ring_all_gather,
+    ring_all_reduce,
+    ring_bytes,
+    ring_reduce_scatter,
+    time_collective,
+)
+from llm_from_scratch.parallel.cost import (
+    Memory,
+    activation_bytes,
+    comm_bytes_per_step,
+    memory_per_rank,
+)
+from llm_from_scratch.parallel.data_parallel import DataParallel, broadcast_module
+from llm_from_scratch.parallel.launch import ParallelError, run_parallel
+from llm_from_scratch.parallel.tensor_parallel import (
+    ColumnParallelLinear,
+    RowParallelLinear,
+    VocabParallelEmbedding,
+    parallelize_transformer,
+    vocab_parallel_cross_entropy,
+)
+from llm_from_scratch.parallel.zero import (
+    FullyShardedUnit,
+    ZeroOptimizer,
+    fully_shard_transformer,
+)
+
+__all__ = [
+    "COMM_LOG",
+    "ColumnParallelLinear",
+    "CommLog",
+    "DataParallel",
+    "FullyShardedUnit",
+    "Memory",
+    "ParallelError",
+    "RowParallelLinear",
+    "VocabParallelEmbedding",
+    "ZeroOptimizer",
+    "activation_bytes",
+    "broadcast_module",
+    "comm_bytes_per_step",
+    "fully_shard_transformer",
+    "memory_per_rank",
+    "parallelize_transformer",
+    "ring_all_gather",
+    "ring_all_reduce",
+    "ring_bytes",
+    "ring_reduce_scatter",
+    "run_parallel",
+    "time_collective",
+    "vocab_parallel_cross_entropy",
+]

@@ -1,0 +1,185 @@
+"""The experiments of the chapter, as functions a spawned rank can import.
+
+``Experiment`` fixes a tiny model, a few global batches and an optimizer.
+``reference_run`` trains it in one process on the whole global batch;
+``scheme_run(rank, world_size, exp, scheme)`` trains the same model with one
+parallel scheme. Both return the per-step losses and the final weights (full,
+gathered to rank 0), so a test or a notebook cell can demand that they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from llm_from_scratch.model import ModelConfig, Transformer
+from llm_from_scratch.parallel import production
+from llm_from_scratch.parallel.collectives import COMM_LOG
+from llm_from_scratch.parallel.data_parallel import DataParallel
+from llm_from_scratch.parallel.tensor_parallel import (
+    full_state_dict,
+    parallelize_transformer,
+    vocab_parallel_cross_entropy,
+)
+from llm_from_scratch.parallel.zero import ZeroOptimizer, fully_shard_transformer
+
+SCRATCH = ("ddp", "zero1", "zero2", "zero3", "zero3_bf16", "tp")
+TORCH = ("torch_ddp", "torch_fsdp", "torch_tp")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A small training run; every rank builds the same one from the seed."""
+
+    vocab_size: int = 64
+    d_model: int = 32
+    n_layers: int = 2
+    n_heads: int = 4
+    n_kv_heads: int = 2
+    seq_len: int = 16
+    batch_size: int = 8  # the global batch, split over data-parallel ranks
+    steps: int = 3
+    lr: float = 1e-2
+    weight_decay: float = 0.1
+    tie_embeddings: bool = False
+    frozen: tuple[str, ...] = ()  # parameter names with requires_grad=False
+    seed: int = 0
+
+    def model(self) -> Transformer:
+        torch.manual_seed(self.seed)
+        config = ModelConfig(
+            vocab_size=self.vocab_size, d_model=self.d_model, n_layers=self.n_layers,
+            n_heads=self.n_heads, n_kv_heads=self.n_kv_heads,
+            max_seq_len=self.seq_len, tie_embeddings=self.tie_embeddings,
+        )
+        model = Transformer(config)
+        names = dict(model.named_parameters())
+        for name in self.frozen:
+            if name not in names:
+                raise ValueError(f"frozen parameter {name!r} is not in the model")
+            names[name].requires_grad_(False)
+        return model
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 1000 + step)
+        ids = torch.randint(0, self.vocab_size, (self.batch_size, self.seq_len + 1),
+                            generator=g)
+        return ids[:, :-1], ids[:, 1:]
+
+    def optimizer(self, params: Any) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+
+
+def reference_run(exp: Experiment) -> dict[str, Any]:
+    """One process, the whole global batch: the result every scheme must match."""
+    model = exp.model()
+    opt = exp.optimizer([p for p in model.parameters() if p.requires_grad])
+    losses = []
+    for step in range(exp.steps):
+        x, y = exp.batch(step)
+        loss = _loss(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(float(loss.detach()))
+    return {"losses": losses, "state": _named(model)}
+
+
+def _named(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {
+        name: p.detach().clone()
+        for name, p in model.named_parameters(remove_duplicate=False)
+    }
+
+
+def _local(x: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    if x.shape[0] % world:
+        raise ValueError(f"batch {x.shape[0]} is not divisible by {world} ranks")
+    n = x.shape[0] // world
+    return x[rank * n : (rank + 1) * n]
+
+
+def _zero3_state(model: nn.Module, root: Any) -> dict[str, torch.Tensor]:
+    state = dict(root.full_parameters())
+    for i, unit in enumerate(model.layers):
+        for name, t in unit.full_parameters().items():
+            state[f"layers.{i}.{name}"] = t
+    for name, p in root.named_parameters():
+        if not p.requires_grad:  # frozen: replicated, never sharded
+            state[name.replace("module.", "")] = p.detach().clone()
+    return state
+
+
+def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str, Any]:
+    """Train ``exp`` with ``scheme`` on this rank; rank 0 returns the result."""
+    if scheme not in SCRATCH + TORCH:
+        raise ValueError(f"scheme must be one of {SCRATCH + TORCH}, got {scheme!r}")
+    model = exp.model()
+    data_parallel = scheme not in ("tp", "torch_tp")
+    runner: nn.Module = model
+    loss_fn = _loss
+    params = [p for p in model.parameters() if p.requires_grad]
+    if scheme == "ddp":
+        runner = DataParallel(model, bucket_mb=0.01)
+    elif scheme in ("zero3", "zero3_bf16"):
+        dtype = torch.bfloat16 if scheme == "zero3_bf16" else torch.float32
+        runner = fully_shard_transformer(model, compute_dtype=dtype)
+        params = [p for p in runner.parameters() if p.requires_grad]
+    elif scheme == "tp":
+        runner = parallelize_transformer(model)
+        params = [p for p in model.parameters() if p.requires_grad]
+        loss_fn = vocab_parallel_cross_entropy
+    elif scheme in TORCH:
+        wrap = {"torch_ddp": production.ddp, "torch_fsdp": production.fsdp,
+                "torch_tp": production.tensor_parallel}[scheme]
+        runner = wrap(model, torch.device("cpu"))
+        params = [p for p in runner.parameters() if p.requires_grad]
+    if scheme in ("zero1", "zero2"):
+        opt: Any = ZeroOptimizer(params, torch.optim.AdamW, stage=int(scheme[-1]),
+                                 lr=exp.lr, weight_decay=exp.weight_decay)
+    else:
+        opt = exp.optimizer(params)
+    COMM_LOG.reset()
+    losses = []
+    for step in range(exp.steps):
+        x, y = exp.batch(step)
+        if data_parallel:
+            x, y = _local(x, rank, world), _local(y, rank, world)
+        loss = loss_fn(runner(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        total = loss.detach().clone()
+        if data_parallel:  # the global batch's loss is the mean of equal shares
+            dist.all_reduce(total)
+            total /= world
+        losses.append(float(total))
+    sent = dict(COMM_LOG.sent)
+    if scheme in ("zero3", "zero3_bf16"):
+        state = _zero3_state(model, runner)
+    elif scheme == "tp":
+        state = full_state_dict(model)
+    elif scheme in TORCH:
+        state = production.full_state_dict(runner)
+    else:
+        state = _named(model)
+    if rank != 0:
+        return {"losses": losses, "sent": sent}
+    return {"losses": losses, "state": state, "sent": sent}
+
+
+def scheme_runs(
+    rank: int, world: int, exp: Experiment, schemes: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Several schemes one after another in the same process group (starting
+    processes costs seconds; a tiny run costs milliseconds)."""
+    return {scheme: scheme_run(rank, world, exp, scheme) for scheme in schemes}
