@@ -1,0 +1,60 @@
+"""Training: the objective, AdamW, the schedule, checkpoints and the loop.
+
+The public entry is ``train(config)``; ``book_model()`` returns the book's
+pretrained small model (training it on first use).
+"""
+
+from llm_from_scratch.train.budget import Budget, chinchilla
+from llm_from_scratch.train.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from llm_from_scratch.train.clipping import clip_grad_norm
+from llm_from_scratch.train.config import TrainConfig, load_config
+from llm_from_scratch.train.distributed import DistInfo, dist_info_from_env
+from llm_from_scratch.train.hardware import (
+    PEAK_FLOPS,
+    measure_matmul_flops,
+    mfu,
+    peak_flops,
+)
+from llm_from_scratch.train.loop import TrainResult, evaluate, train
+from llm_from_scratch.train.loss import bits_per_byte, cross_entropy, perplexity
+from llm_from_scratch.train.optim import AdamW, param_groups
+from llm_from_scratch.train.pretrained import book_config, book_model, load_model
+from llm_from_scratch.train.schedule import lr_at
+from llm_from_scratch.train.sources import TrainData, open_data
+
+__all__ = [
+    "PEAK_FLOPS",
+    "AdamW",
+    "Budget",
+    "Checkpoint",
+    "DistInfo",
+    "TrainConfig",
+    "TrainData",
+    "TrainResult",
+    "bits_per_byte",
+    "book_config",
+    "book_model",
+    "chinchilla",
+    "clip_grad_norm",
+    "cross_entropy",
+    "dist_info_from_env",
+    "evaluate",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "load_config",
+    "load_model",
+    "lr_at",
+    "measure_matmul_flops",
+    "mfu",
+    "open_data",
+    "param_groups",
+    "peak_flops",
+    "perplexity",
+    "save_checkpoint",
+    "train",
+]

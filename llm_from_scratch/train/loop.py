@@ -1,0 +1,338 @@
+"""The training loop: one readable function from config to trained model.
+
+Each optimizer step: set the scheduled learning rate; run ``grad_accum``
+micro-batches forward and backward (gradients add up); clip the global
+gradient norm; take the AdamW step. Every ``eval_every`` steps it measures the
+validation loss (and perplexity, bits per byte); every ``checkpoint_every``
+steps it writes a checkpoint from which ``resume=True`` continues exactly.
+
+Exact resume needs every source of randomness to be restorable. The batches of
+step ``s`` are drawn with a generator seeded from ``(seed, rank, s, micro)``,
+so the data position *is* the step number; the model, optimizer moments and
+global RNG states come back from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from llm_from_scratch.train import checkpoint as ckpt
+from llm_from_scratch.train.clipping import clip_grad_norm
+from llm_from_scratch.train.config import TrainConfig
+from llm_from_scratch.train.distributed import (
+    DistInfo,
+    barrier,
+    dist_info_from_env,
+    mean_across,
+    setup_distributed,
+)
+from llm_from_scratch.train.hardware import device_name, mfu, peak_flops
+from llm_from_scratch.train.loss import bits_per_byte, cross_entropy
+from llm_from_scratch.train.optim import AdamW, param_groups
+from llm_from_scratch.train.schedule import lr_at
+from llm_from_scratch.train.sources import TrainData, open_data
+
+EVAL_STREAM = 2**40  # a "step" no run reaches: evaluation batches never repeat training's
+WrapModel = Callable[[nn.Module, torch.device], nn.Module]
+# A callback sees each step's record and the model; returning True stops the run.
+Callback = Callable[[dict[str, Any], nn.Module], bool | None]
+
+# Fields that may differ when resuming: they do not change the loss curve.
+RESUMABLE_CHANGES = {
+    "out_dir", "resume", "progress", "device", "compile", "log_every",
+    "checkpoint_every", "keep_checkpoints", "eval_every", "sample_every",
+}
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: per-step records, the model and where it was saved."""
+
+    config: TrainConfig
+    model: nn.Module
+    history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def losses(self) -> list[float]:
+        """Training loss of every optimizer step, in order."""
+        return [r["loss"] for r in self.history]
+
+    @property
+    def evals(self) -> list[dict[str, Any]]:
+        """The records that carry a validation measurement."""
+        return [r for r in self.history if "val_loss" in r]
+
+
+def build_model(config: TrainConfig, vocab_size: int) -> nn.Module:
+    """The book's Transformer with the config's shape."""
+    from llm_from_scratch.model import Transformer
+
+    return Transformer(model_config(config, vocab_size))
+
+
+def model_config(config: TrainConfig, vocab_size: int) -> Any:
+    from llm_from_scratch.model import ModelConfig
+
+    return ModelConfig(
+        vocab_size=vocab_size,
+        d_model=config.d_model,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        n_kv_heads=config.n_kv_heads,
+        max_seq_len=config.seq_len,
+        ffn_hidden=config.ffn_hidden,
+        rope_theta=config.rope_theta,
+        tie_embeddings=config.tie_embeddings,
+        fast=config.fast,
+    )
+
+
+def resolve_device(config: TrainConfig, info: DistInfo) -> torch.device:
+    """``auto`` = CUDA (this process's GPU under torchrun), then MPS, then CPU."""
+    from llm_from_scratch.utils import detect_device
+
+    device = detect_device(None if config.device == "auto" else config.device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", info.local_rank)
+    return device
+
+
+def step_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
+    """The data generator of one micro-batch: a pure function of its position."""
+    state = np.random.SeedSequence([seed, rank, step, micro]).generate_state(2)
+    g = torch.Generator()
+    g.manual_seed(int(state[0]) << 32 | int(state[1]))
+    return g
+
+
+def autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast when asked for: matmuls in bf16, reductions in fp32."""
+    if config.dtype == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: TrainData,
+    config: TrainConfig,
+    device: torch.device,
+    info: DistInfo = DistInfo(),
+) -> dict[str, float]:
+    """Validation loss on ``eval_batches`` fixed batches (the same every time)."""
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for i in range(config.eval_batches):
+        g = step_generator(config.seed, info.rank, EVAL_STREAM, i)
+        x, y = data.val.sample_batch(config.batch_size, config.seq_len, g)
+        with autocast(config, device):
+            logits = model(x.to(device))
+        total += float(cross_entropy(logits, y.to(device)))
+    model.train(was_training)
+    loss = mean_across(total / config.eval_batches, info, device)
+    out = {"val_loss": loss, "val_ppl": math.exp(min(loss, 50.0))}
+    if data.bytes_per_token:
+        out["val_bpb"] = bits_per_byte(loss, data.bytes_per_token)
+    return out
+
+
+def sample_text(model: nn.Module, data: TrainData, config: TrainConfig,
+                device: torch.device, prompt: str = "\n") -> str | None:
+    """A short generation from ``prompt`` (fixed seed, so comparable over time)."""
+    tok = data.tokenizer
+    if tok is None or not hasattr(model, "generate"):
+        return None
+    was_training = model.training
+    model.eval()
+    ids = torch.tensor([tok.encode(prompt)], dtype=torch.long, device=device)
+    g = torch.Generator(device=device).manual_seed(config.seed)
+    with torch.no_grad():
+        out = model.generate(ids, config.sample_tokens, temperature=0.8, top_k=50,
+                             generator=g)
+    model.train(was_training)
+    return tok.decode(out[0, ids.shape[1]:].tolist())
+
+
+def _resume(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+            ) -> tuple[int, list[dict[str, Any]]]:
+    """Load the newest checkpoint of ``out_dir`` (if any): step and history."""
+    path = ckpt.latest_checkpoint(config.out_dir) if config.resume else None
+    if path is None:
+        return 0, []
+    state = ckpt.load_checkpoint(path)
+    old = TrainConfig.from_dict(state.config)
+    changed = [f.name for f in fields(TrainConfig)
+               if f.name not in RESUMABLE_CHANGES
+               and getattr(old, f.name) != getattr(config, f.name)]
+    if changed:
+        raise ValueError(f"cannot resume {path}: the config changed in {changed}")
+    ckpt.restore_model(model, state.model_state)
+    optimizer.load_state_dict(state.optimizer_state)
+    ckpt.restore_rng(state)
+    return state.step, list(state.metadata.get("history", []))
+
+
+def _save(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
+          step: int, history: list[dict[str, Any]], vocab_size: int) -> Path:
+    out = Path(config.out_dir)  # type: ignore[arg-type]
+    mc = getattr(model, "config", None)
+    path = ckpt.save_checkpoint(
+        out / "checkpoints" / f"step_{step:06d}", model, optimizer, step,
+        config.to_dict(), model_config=mc.to_dict() if hasattr(mc, "to_dict") else None,
+        metadata={"history": history, "vocab_size": vocab_size},
+    )
+    ckpt.prune_checkpoints(out, config.keep_checkpoints)
+    _write_metrics(out, history)
+    return path
+
+
+def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.jsonl (one record per step) and metrics.csv, rewritten whole."""
+    lines = "".join(json.dumps(r) + "\n" for r in history)
+    (out / "metrics.jsonl").write_text(lines)
+    keys = list(dict.fromkeys(k for r in history for k in r if k != "sample"))
+    rows = [",".join(keys)] + [
+        ",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in history
+    ]
+    (out / "metrics.csv").write_text("\n".join(rows) + "\n")
+
+
+def train(
+    config: TrainConfig,
+    *,
+    wrap_model: WrapModel | None = None,
+    callbacks: list[Callback] | None = None,
+    model: nn.Module | None = None,
+    data: TrainData | None = None,
+) -> TrainResult:
+    """Train a model as ``config`` says; return its history and the model.
+
+    ``wrap_model(model, device)`` replaces the default DistributedDataParallel
+    wrapper (the parallelism chapter plugs in its own). ``model``/``data``
+    override the book's Transformer and shards (tests use small ones).
+    Under torchrun every process calls this; only rank 0 writes files.
+    """
+    info = dist_info_from_env()
+    device = resolve_device(config, info)
+    setup_distributed(info, device)
+    torch.manual_seed(config.seed)
+    data = data or open_data(config)
+    model = (model or build_model(config, data.vocab_size)).to(device)
+    optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
+                      betas=(config.beta1, config.beta2), eps=config.eps)
+    start, history = _resume(config, model, optimizer)
+    if wrap_model is not None:
+        runner = wrap_model(model, device)
+    elif info.distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        runner = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    else:
+        runner = model
+    if config.compile:
+        runner = torch.compile(runner)
+    flops = _flops_per_token(model, config)
+    peak = peak_flops(device_name(device), config.dtype)
+    out = Path(config.out_dir) if config.out_dir and info.is_main else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    bar = None
+    if config.progress and info.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start, desc="train", unit="step")
+    saved: Path | None = None
+    began = time.perf_counter()
+    timed_seconds, timed_steps = 0.0, 0
+    model.train()
+    for step in range(start, config.steps):
+        step_began = time.perf_counter()
+        lr = lr_at(step, max_lr=config.lr, total_steps=config.steps,
+                   warmup_steps=config.warmup_steps, min_lr_ratio=config.min_lr_ratio)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = 0.0
+        for micro in range(config.grad_accum):
+            g = step_generator(config.seed, info.rank, step, micro)
+            x, y = data.train.sample_batch(config.batch_size, config.seq_len, g)
+            x, y = x.to(device), y.to(device)
+            last = micro == config.grad_accum - 1
+            sync = contextlib.nullcontext()
+            if not last and hasattr(runner, "no_sync"):
+                sync = runner.no_sync()  # all-reduce only once per step
+            with sync:
+                with autocast(config, device):
+                    logits = runner(x)
+                loss = cross_entropy(logits, y) / config.grad_accum
+                loss.backward()
+            loss_sum += float(loss.detach())
+        grad_norm = clip_grad_norm(model.parameters(), config.clip)
+        if not math.isfinite(loss_sum) or not math.isfinite(grad_norm):
+            raise FloatingPointError(
+                f"step {step}: loss {loss_sum} / grad norm {grad_norm} is not finite; "
+                "lower lr or raise clip, or try dtype=float32"
+            )
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        timed_seconds += time.perf_counter() - step_began
+        timed_steps += 1
+        record: dict[str, Any] = {
+            "step": step + 1,
+            "lr": lr,
+            "loss": mean_across(loss_sum, info, device),
+            "grad_norm": grad_norm,
+            "tokens": (step + 1) * config.tokens_per_step * info.world_size,
+        }
+        done = step + 1 == config.steps
+        if (step + 1) % config.log_every == 0 or done:
+            # throughput of the training steps only (no eval, sampling or saving)
+            tps = timed_steps * config.tokens_per_step / timed_seconds
+            record["tokens_per_s"] = tps * info.world_size
+            if flops is not None:
+                record["mfu"] = mfu(tps, flops, peak)
+            timed_seconds, timed_steps = 0.0, 0
+        if config.eval_every and ((step + 1) % config.eval_every == 0 or done):
+            record.update(evaluate(runner, data, config, device, info))
+        if config.sample_every and ((step + 1) % config.sample_every == 0 or done):
+            record["sample"] = sample_text(model, data, config, device)
+        history.append(record)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
+        every = config.checkpoint_every
+        if config.out_dir and (done or (every and (step + 1) % every == 0)):
+            if out is not None:
+                saved = _save(config, model, optimizer, step + 1, history,
+                              data.vocab_size)
+            barrier(info)
+        stop = any(cb(record, model) for cb in callbacks or [])
+        if stop:
+            break
+    if bar is not None:
+        bar.close()
+    return TrainResult(config, model, history, saved, time.perf_counter() - began)
+
+
+def _flops_per_token(model: nn.Module, config: TrainConfig) -> float | None:
+    """Training FLOPs per token for MFU (the book's Transformer only)."""
+    mc = getattr(model, "config", None)
+    if mc is None or not hasattr(mc, "vocab_size"):
+        return None
+    from llm_from_scratch.model import flops_per_token
+
+    return float(flops_per_token(mc, config.seq_len))

@@ -1,0 +1,79 @@
+"""The book's pretrained model: load any checkpoint, or train the default one.
+
+Later chapters (parallelism, alignment) start from a pretrained model.
+``book_model()`` returns the Training chapter's default run from the cache,
+keyed by its config and the exact training data, and trains it (a few CPU
+minutes) when it is missing, so every notebook also runs on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from llm_from_scratch.train.checkpoint import latest_checkpoint, load_checkpoint, restore_model
+from llm_from_scratch.train.config import TrainConfig
+from llm_from_scratch.utils import cache_dir, full_size
+
+# The default CPU run (about 2-3 minutes on 2 cores); LLMFS_FULL=1 is bigger.
+BOOK_CONFIG = TrainConfig(
+    d_model=128, n_layers=4, n_heads=4, batch_size=16, seq_len=128, steps=500,
+    lr=3e-3, eval_every=100, eval_batches=8, progress=False,
+)
+FULL_CONFIG = replace(
+    BOOK_CONFIG, d_model=384, n_layers=6, n_heads=6, batch_size=32, seq_len=256,
+    steps=5000, lr=1.5e-3, eval_every=250, eval_batches=20,
+)
+
+
+def load_model(path: str | Path) -> tuple[Any, TrainConfig]:
+    """The Transformer and TrainConfig stored in a checkpoint (or a run's out_dir).
+
+    Only tensors (safetensors) and JSON are read: no code from the file runs.
+    """
+    from llm_from_scratch.model import ModelConfig, Transformer
+
+    path = Path(path)
+    if not (path / "state.json").is_file():
+        latest = latest_checkpoint(path)
+        if latest is None:
+            raise FileNotFoundError(f"no checkpoint at {path} (nor under {path}/checkpoints)")
+        path = latest
+    state = load_checkpoint(path)
+    if state.model_config is None:
+        raise ValueError(f"{path} has no model_config: not a Transformer checkpoint")
+    model = Transformer(ModelConfig.from_dict(state.model_config))
+    restore_model(model, state.model_state)
+    model.eval()
+    return model, TrainConfig.from_dict(state.config)
+
+
+def run_key(config: TrainConfig, data_files: list[Path]) -> str:
+    """A short hash of what determines the weights: config and data bytes."""
+    h = hashlib.sha256()
+    values = {k: v for k, v in config.to_dict().items() if k not in ("progress", "out_dir")}
+    h.update(json.dumps(values, sort_keys=True).encode())
+    for f in data_files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def book_config() -> TrainConfig:
+    """The chapter's default run, or the full-size one under LLMFS_FULL=1."""
+    return FULL_CONFIG if full_size() else BOOK_CONFIG
+
+
+def book_model(config: TrainConfig | None = None) -> tuple[Any, TrainConfig]:
+    """The pretrained book model: from the cache, or trained now if missing."""
+    from llm_from_scratch.data import book_shards
+    from llm_from_scratch.train.loop import train
+
+    config = config or book_config()
+    shards = book_shards()
+    out = cache_dir("checkpoints", "book-" + run_key(config, [shards.train, shards.val]))
+    if latest_checkpoint(out) is None:
+        train(replace(config, out_dir=str(out), resume=True))
+    return load_model(out)
