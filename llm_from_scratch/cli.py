@@ -16,7 +16,10 @@ from collections.abc import Sequence
 import llm_from_scratch
 
 # Stage modules with a ``register(subparsers)`` function, in pipeline order.
-STAGE_CLIS: list[str] = ["llm_from_scratch.tokenizer.cli"]
+STAGE_CLIS: list[str] = [
+    "llm_from_scratch.tokenizer.cli",
+    "llm_from_scratch.train.cli",
+]
 
 
 def cmd_info(args: argparse.Namespace) -> int:
