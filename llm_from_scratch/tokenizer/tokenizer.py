@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -137,29 +138,30 @@ class Tokenizer:
 
     # --- encoding -----------------------------------------------------------
     def _encode_piece(self, piece: str) -> list[int]:
+        """Ids of one pre-token, remembered: most pre-tokens repeat."""
         ids = self._cache.get(piece)
         if ids is None:
             data = piece.encode("utf-8")
             rank = self._ranks.get(data)
             ids = [rank] if rank is not None else bpe_encode(data, self._ranks)
-            if len(self._cache) >= CACHE_LIMIT:
-                self._cache.clear()
             self._cache[piece] = ids
         return ids
 
     def encode_ordinary(self, text: str) -> list[int]:
-        """Encode treating special-token text as plain text (untrusted input)."""
-        text = _as_text(text)
-        cache, ranks = self._cache, self._ranks
-        ids: list[int] = []
-        for piece in self._pat.findall(text):
-            cached = cache.get(piece)
-            if cached is not None:  # fast path: most pieces repeat
-                ids.extend(cached)
-                continue
-            rank = ranks.get(piece.encode("utf-8"))
-            ids.extend([rank] if rank is not None else self._encode_piece(piece))
-        return ids
+        """Encode treating special-token text as plain text (untrusted input).
+
+        Speed comes from the cache: only pre-tokens never seen before run
+        BPE; the rest is a C-level dictionary lookup per pre-token.
+        """
+        pieces = self._pat.findall(_as_text(text))
+        cache = self._cache
+        missing = set(pieces).difference(cache)
+        if missing and len(cache) + len(missing) > CACHE_LIMIT:
+            cache.clear()  # bound memory; this call's pieces are re-added
+            missing = set(pieces)
+        for piece in missing:
+            self._encode_piece(piece)
+        return list(chain.from_iterable(map(cache.__getitem__, pieces)))
 
     def encode(
         self, text: str, allowed_special: Literal["all"] | Iterable[str] = "all"

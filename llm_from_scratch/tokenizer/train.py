@@ -6,9 +6,10 @@ The naive trainer (``naive.py``) recounts every pair after every merge. Here:
    (in parallel over chunks, see ``pretokenize.count_pretokens``);
 2. pair counts are built once, with an index from each pair to the words
    that contain it;
-3. a merge touches only the words in its index entry: their old pairs are
-   subtracted and their new pairs added, and a max-heap (with lazy deletion of
-   stale entries) finds the next most frequent pair in O(log n).
+3. a merge touches only the words in its index entry, and in them only the
+   pairs around a merge site change; a max-heap (with lazy deletion of stale
+   entries) finds the next most frequent pair in O(log n). Index entries are
+   never removed: a word that lost the pair is simply skipped.
 
 Ties between equally frequent pairs go to the lexicographically greatest
 ``(bytes, bytes)`` pair, exactly as in the naive trainer.
@@ -77,30 +78,36 @@ def bpe_merges(
         best = _pop_best(heap, counts, vocab)
         if best is None:
             break
+        a, b = best
         new_id = len(vocab)
-        vocab.append(vocab[best[0]] + vocab[best[1]])
-        merges.append((vocab[best[0]], vocab[best[1]]))
+        vocab.append(vocab[a] + vocab[b])
+        merges.append((vocab[a], vocab[b]))
         delta: dict[Pair, int] = defaultdict(int)
         for i in where.pop(best):
-            old, freq = words[i], freqs[i]
+            old = words[i]
             new = merge_word(old, best, new_id)
-            old_pairs, new_pairs = list(zip(old, old[1:])), list(zip(new, new[1:]))
-            for pair in old_pairs:
-                delta[pair] -= freq
-            for pair in new_pairs:
-                delta[pair] += freq
-            for pair in set(old_pairs) - set(new_pairs) - {best}:
-                where[pair].discard(i)
-            for pair in set(new_pairs) - set(old_pairs):
-                where[pair].add(i)
+            if len(new) == len(old):
+                continue  # stale index entry: the pair left this word earlier
+            freq = freqs[i]
+            # Only pairs touching a merge site change: they contain a, b or new.
+            for pair in zip(old, old[1:]):
+                if a in pair or b in pair:
+                    delta[pair] -= freq
+            for pair in zip(new, new[1:]):
+                if new_id in pair:
+                    delta[pair] += freq
+                    where[pair].add(i)
+                elif a in pair or b in pair:
+                    delta[pair] += freq
             words[i] = new
         del counts[best]
         delta.pop(best, None)
         for pair, change in delta.items():
             if change:
-                counts[pair] += change
-                if counts[pair]:
-                    heapq.heappush(heap, (-counts[pair], pair))
+                count = counts[pair] + change
+                if count:
+                    counts[pair] = count
+                    heapq.heappush(heap, (-count, pair))
                 else:
                     del counts[pair]
     return merges
