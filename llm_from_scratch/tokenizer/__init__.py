@@ -5,7 +5,13 @@ decode, save and load, convert to and from tiktoken) and ``book_tokenizer``
 (the tokenizer every later chapter uses).
 """
 
-from llm_from_scratch.tokenizer.book import BOOK_SPECIAL_TOKENS, book_tokenizer
+from llm_from_scratch.tokenizer.book import (
+    BOOK_SPECIAL_TOKENS,
+    book_corpus,
+    book_tokenizer,
+)
+from llm_from_scratch.tokenizer.bpe import bpe_encode
+from llm_from_scratch.tokenizer.naive import naive_bpe_merges
 from llm_from_scratch.tokenizer.pretokenize import (
     GPT2_PATTERN,
     GPT4_PATTERN,
@@ -22,10 +28,13 @@ __all__ = [
     "GPT2_PATTERN",
     "GPT4_PATTERN",
     "Tokenizer",
+    "book_corpus",
     "book_tokenizer",
+    "bpe_encode",
     "bpe_merges",
     "count_pretokens",
     "load_gpt2_files",
+    "naive_bpe_merges",
     "pretokenize",
     "train_bpe",
 ]

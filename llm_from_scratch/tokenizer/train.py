@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -56,11 +56,15 @@ def _pop_best(
 
 
 def bpe_merges(
-    word_counts: Mapping[bytes, int], num_merges: int, progress: bool = False
+    word_counts: Mapping[bytes, int],
+    num_merges: int,
+    progress: bool = False,
+    on_merge: Callable[[tuple[bytes, bytes], int], None] | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """Learn up to ``num_merges`` merges from pre-token counts.
 
     Stops early only when no pair is left (every pre-token is one token).
+    ``on_merge(pair, count)`` is called for each merge, e.g. to plot counts.
     """
     vocab = [bytes([i]) for i in range(256)]
     words = [list(w) for w in word_counts]
@@ -82,6 +86,8 @@ def bpe_merges(
         new_id = len(vocab)
         vocab.append(vocab[a] + vocab[b])
         merges.append((vocab[a], vocab[b]))
+        if on_merge is not None:
+            on_merge(merges[-1], counts[best])
         delta: dict[Pair, int] = defaultdict(int)
         for i in where.pop(best):
             old = words[i]
