@@ -18,6 +18,7 @@ import llm_from_scratch
 # Stage modules with a ``register(subparsers)`` function, in pipeline order.
 STAGE_CLIS: list[str] = [
     "llm_from_scratch.tokenizer.cli",
+    "llm_from_scratch.data.cli",
     "llm_from_scratch.train.cli",
 ]
 

@@ -1,5 +1,30 @@
-"""Data curation: raw text → filters → dedup → toxicity → tokenized binary shards."""
+"""Data curation: raw text → filters → dedup → toxicity → tokenized binary shards.
 
+Public entry points: ``curate`` (the pipeline), ``book_shards`` (the book's
+curated corpus as token shards), ``TokenShards`` / ``write_shards`` (the
+shard format) and ``toxicity_classifier`` (the chapter's trained classifier).
+"""
+
+from llm_from_scratch.data.corpus import BookShards, book_shards, split_documents
+from llm_from_scratch.data.dedup import MinHasher, near_duplicate_clusters
+from llm_from_scratch.data.documents import Document
+from llm_from_scratch.data.pipeline import CurationConfig, CurationReport, curate
 from llm_from_scratch.data.shards import TokenShards, read_shard, write_shards
+from llm_from_scratch.data.toxicity import ToxicityClassifier, toxicity_classifier
 
-__all__ = ["TokenShards", "read_shard", "write_shards"]
+__all__ = [
+    "BookShards",
+    "CurationConfig",
+    "CurationReport",
+    "Document",
+    "MinHasher",
+    "TokenShards",
+    "ToxicityClassifier",
+    "book_shards",
+    "curate",
+    "near_duplicate_clusters",
+    "read_shard",
+    "split_documents",
+    "toxicity_classifier",
+    "write_shards",
+]

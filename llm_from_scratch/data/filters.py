@@ -75,7 +75,7 @@ class QualityConfig:
     min_stop_words: int = 2
     min_terminal_punct_lines: float = 0.1
     max_mojibake_per_1k_chars: float = 0.5
-    max_repeated_line_fraction: float = 0.3
+    max_repeated_line_chars: float = 0.2
     placeholders: tuple[str, ...] = field(default=("lorem ipsum",))
 
     def __post_init__(self) -> None:
@@ -84,7 +84,7 @@ class QualityConfig:
         if not 0 < self.min_mean_word_len <= self.max_mean_word_len:
             raise ValueError("QualityConfig needs 0 < min_mean_word_len <= max")
         for name in ("max_symbol_ratio", "max_ellipsis_lines", "min_alpha_words",
-                     "min_terminal_punct_lines", "max_repeated_line_fraction"):
+                     "min_terminal_punct_lines", "max_repeated_line_chars"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"QualityConfig.{name} must be in [0, 1]")
 
@@ -117,8 +117,15 @@ def quality_reasons(text: str, config: QualityConfig = QualityConfig()) -> list[
         terminal = sum(line.endswith((".", "!", "?", '"', "'", ":")) for line in lines)
         if terminal / len(lines) < config.min_terminal_punct_lines:
             reasons.append("terminal punctuation")
-        repeated = len(lines) - len(set(lines))
-        if repeated / len(lines) > config.max_repeated_line_fraction:
+        # Gopher counts the *characters* in repeated lines: short repeats
+        # (a speaker's name in a play) are normal, repeated paragraphs are not.
+        seen: set[str] = set()
+        repeated = 0
+        for line in lines:
+            if line in seen:
+                repeated += len(line)
+            seen.add(line)
+        if repeated / sum(map(len, lines)) > config.max_repeated_line_chars:
             reasons.append("repeated lines")
     lower = text.lower()
     if any(p in lower for p in config.placeholders):

@@ -48,6 +48,14 @@ INSULTS = [
     "you absolute fool, learn to read", "get lost, you useless jerk",
     "only a complete imbecile would write this crap", "you disgusting troll",
 ]
+FILLER = [
+    "I read the whole thread and the patch to the parser.",
+    "The release notes say that the bug was fixed in the last version.",
+    "We tried that on the old server and it did not work for us.",
+    "There is a long discussion of this in the issue tracker.",
+    "The documentation of the function is not clear about the default value.",
+    "My build fails with the same error on a clean machine.",
+]
 LOW_QUALITY = [
     "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod "
     "tempor incididunt ut labore et dolore magna aliqua.",
@@ -117,7 +125,7 @@ def add_mojibake(text: str) -> str:
     return fancy.encode("utf-8").decode("cp1252", errors="replace")
 
 
-def near_copy(text: str, rng: random.Random, edits: float = 0.03) -> str:
+def near_copy(text: str, rng: random.Random, edits: float = 0.02) -> str:
     """Change about ``edits`` of the words: a lightly edited re-post."""
     words = text.split(" ")
     for _ in range(max(1, int(len(words) * edits))):
@@ -135,10 +143,15 @@ def spam_page(rng: random.Random) -> str:
 
 
 def toxic_page(rng: random.Random) -> str:
+    """A comment thread where most replies are abusive."""
     lines = []
-    for _ in range(rng.randint(4, 10)):
-        insult = rng.choice(INSULTS)
-        lines.append(f"Re: your comment. {insult.capitalize()}. Seriously, {insult}!")
+    for _ in range(rng.randint(6, 12)):
+        filler = rng.choice(FILLER)
+        if rng.random() < 0.75:
+            insult = rng.choice(INSULTS).capitalize()
+            lines.append(f"{rng.choice(FIRST).title()} wrote: {filler} {insult}!")
+        else:
+            lines.append(f"{rng.choice(FIRST).title()} wrote: {filler}")
     return "\n".join(lines)
 
 

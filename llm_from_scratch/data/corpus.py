@@ -1,0 +1,108 @@
+"""The book's curated corpus as train/validation token shards, cached.
+
+Later chapters call ``book_shards()`` and get the same shards whether or not
+this chapter ran first: the cache key covers the curation settings, the
+tokenizer's vocabulary and the format version, so a change recomputes
+instead of reusing a stale corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llm_from_scratch.data.documents import Document
+from llm_from_scratch.data.pipeline import CurationConfig, curate
+from llm_from_scratch.data.shards import VERSION, SupportsEncode, write_shards
+from llm_from_scratch.utils.paths import cache_dir
+
+CORPUS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BookShards:
+    """Manifest paths of the train and validation shards, and their tokenizer."""
+
+    train: Path
+    val: Path
+    tokenizer: Any
+    report: Path  # the curation report (report.json)
+
+
+def is_validation(doc_id: str, fraction: float) -> bool:
+    """A stable split by document: a hash of the id, not a random draw."""
+    h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest())
+    return h / 2**64 < fraction
+
+
+def split_documents(
+    docs: Iterable[Document], val_fraction: float
+) -> tuple[list[Document], list[Document]]:
+    """Train and validation documents; a near-copy never crosses the split
+    because the curated corpus is already deduplicated."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    train, val = [], []
+    for doc in docs:
+        (val if is_validation(doc.id, val_fraction) else train).append(doc)
+    return train, val
+
+
+def tokenizer_fingerprint(tokenizer: SupportsEncode) -> str:
+    """Hash of how the tokenizer encodes a fixed probe plus its vocabulary size."""
+    probe = "The quick brown fox, 1234 -- caf\u00e9!\nTo be, or not to be."
+    ids = tokenizer.encode_ordinary(probe)
+    ranks = getattr(tokenizer, "ranks", None)
+    blob = json.dumps([tokenizer.vocab_size, tokenizer.eot_id, ids])
+    digest = hashlib.sha256(blob.encode())
+    if isinstance(ranks, dict):
+        for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+            digest.update(token + rank.to_bytes(4, "little"))
+    return digest.hexdigest()[:12]
+
+
+def _encode(tokenizer: Any, texts: Sequence[str], workers: int) -> list[list[int]]:
+    if hasattr(tokenizer, "encode_batch"):
+        return tokenizer.encode_batch(list(texts), num_workers=workers)
+    return [tokenizer.encode_ordinary(t) for t in texts]
+
+
+def book_shards(
+    config: CurationConfig | None = None,
+    tokenizer: SupportsEncode | None = None,
+    val_fraction: float = 0.1,
+    shard_tokens: int = 2**20,
+    progress: bool = False,
+) -> BookShards:
+    """The curated default corpus, tokenized and split by document (cached)."""
+    if tokenizer is None:
+        from llm_from_scratch.tokenizer import book_tokenizer
+
+        tokenizer = book_tokenizer()
+    config = config or CurationConfig(progress=progress)
+    key_blob = json.dumps(
+        {"curation": config.key(), "tokenizer": tokenizer_fingerprint(tokenizer),
+         "val_fraction": val_fraction, "shard_tokens": shard_tokens,
+         "format": VERSION, "corpus": CORPUS_VERSION},
+        sort_keys=True, default=str,
+    )
+    key = hashlib.sha256(key_blob.encode()).hexdigest()[:12]
+    root = cache_dir("shards", key)
+    train_m = root / "train" / "shard_manifest.json"
+    val_m = root / "val" / "shard_manifest.json"
+    report_path = root / "curation" / "report.json"
+    if train_m.is_file() and val_m.is_file() and report_path.is_file():
+        return BookShards(train_m, val_m, tokenizer, report_path)
+    run = CurationConfig(**{**config.__dict__, "out_dir": str(root / "curation"),
+                            "progress": progress})
+    report = curate(run)
+    train, val = split_documents(report.curated_documents(), val_fraction)
+    for name, docs in (("train", train), ("val", val)):
+        ids = _encode(tokenizer, [d.text for d in docs], run.workers)
+        write_shards(ids, tokenizer, root / name, shard_tokens,
+                     metadata={"documents": [d.id for d in docs], "split": name})
+    return BookShards(train_m, val_m, tokenizer, report_path)

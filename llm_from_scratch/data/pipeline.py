@@ -1,0 +1,505 @@
+"""The curation runner: every document through every stage, every fate recorded.
+
+Two passes keep memory bounded by the signatures, not the text:
+
+1. *Per-document stages*, in parallel worker processes (order preserved):
+   validity → language → boilerplate lines → quality rules → PII masking,
+   then exact dedup (a set of hashes) in the main process. Survivors are
+   spilled to a JSONL file with their MinHash signature kept in memory
+   (``num_perm`` × 4 bytes each).
+2. *Corpus-level stages*: MinHash/LSH near-dedup over all signatures, then a
+   streaming pass over the spill file: line dedup → toxicity → output.
+
+Nothing is dropped silently: each input ends as ``kept`` or with the stage and
+reason that rejected it, in ``ledger.jsonl``; ``report.json`` has the funnel.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_from_scratch.data.dedup import MinHasher, dedup_lines, near_duplicate_clusters
+from llm_from_scratch.data.dedup import shingle_hashes, text_hash
+from llm_from_scratch.data.documents import Document
+from llm_from_scratch.data.filters import (
+    QualityConfig,
+    ValidityConfig,
+    quality_reasons,
+    remove_boilerplate_lines,
+    validity_reason,
+)
+from llm_from_scratch.data.langid import LanguageConfig, language_reason
+from llm_from_scratch.data.noise import NoiseConfig
+from llm_from_scratch.data.pii import mask_pii
+
+STAGES = (
+    "validity", "language", "boilerplate", "quality", "pii",
+    "exact_dedup", "near_dedup", "line_dedup", "toxicity",
+)
+
+
+@dataclass(frozen=True)
+class NearDedupConfig:
+    """MinHash/LSH settings.
+
+    The S-curve's midpoint, about (1/bands)**(1/rows) = 0.55 here, sits well
+    below ``threshold``: LSH is tuned for recall (a pair at J = 0.8 becomes a
+    candidate with probability 0.9996) and the signature estimate of J then
+    removes the false candidates.
+    """
+
+    num_perm: int = 128
+    ngram: int = 5
+    bands: int = 20
+    rows: int = 5
+    threshold: float = 0.7
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError("NearDedupConfig: bands * rows must be <= num_perm")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("NearDedupConfig.threshold must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """How many pages of each local-crawl source (0 turns a source off)."""
+
+    readmes: int = 120
+    licenses: int = 150
+    languages: int = 30
+    pydocs: int = 80
+    debian: int = 0
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    """Everything that shapes the curated corpus (and nothing else)."""
+
+    out_dir: str = "curated"
+    shakespeare: bool = True
+    crawl: CrawlConfig | None = field(default_factory=CrawlConfig)
+    inputs: tuple[str, ...] = ()  # extra .txt folders/files, .jsonl, .html folders
+    noise: NoiseConfig | None = field(default_factory=NoiseConfig)
+    validity: ValidityConfig = field(default_factory=ValidityConfig)
+    language: LanguageConfig | None = field(default_factory=LanguageConfig)
+    quality: QualityConfig | None = field(default_factory=QualityConfig)
+    boilerplate: bool = True
+    pii: bool = True
+    exact_dedup: bool = True
+    near_dedup: NearDedupConfig | None = field(default_factory=NearDedupConfig)
+    line_dedup_min_chars: int = 40  # 0 turns line dedup off
+    toxicity_max_fraction: float | None = 0.1  # of sentences; None = off
+    workers: int = 2
+    examples_per_reason: int = 3
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"CurationConfig.workers must be >= 1, got {self.workers}")
+        if self.line_dedup_min_chars < 0:
+            raise ValueError("CurationConfig.line_dedup_min_chars must be >= 0")
+        t = self.toxicity_max_fraction
+        if t is not None and not 0.0 <= t <= 1.0:
+            raise ValueError("CurationConfig.toxicity_max_fraction must be in [0, 1]")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CurationConfig:
+        """Build from plain data (parsed YAML/JSON); unknown keys are errors."""
+        return _from_dict(cls, data, "config")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> CurationConfig:
+        """Read a YAML or JSON file as data (``yaml.safe_load``: nothing executed)."""
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: the config must be a mapping of settings")
+        return cls.from_dict(data)
+
+    def key(self) -> dict[str, Any]:
+        """The settings that shape the output (no paths, workers or progress)."""
+        d = asdict(self)
+        for k in ("out_dir", "workers", "progress", "examples_per_reason"):
+            d.pop(k)
+        return d
+
+
+_NESTED = {
+    "crawl": CrawlConfig, "noise": NoiseConfig, "validity": ValidityConfig,
+    "language": LanguageConfig, "quality": QualityConfig, "near_dedup": NearDedupConfig,
+}
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        if key in _NESTED and cls is CurationConfig and value is not None:
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{key} must be a mapping or null")
+            value = _from_dict(_NESTED[key], value, f"{where}.{key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+# --- pass 1: per-document stages (run in worker processes) ----------------------
+
+
+@dataclass
+class Outcome:
+    """What pass 1 did to one document."""
+
+    doc: Document
+    sizes: list[tuple[str, int]]  # (stage, bytes after it) for stages passed
+    stage: str | None = None  # the stage that rejected it
+    reason: str | None = None
+    signature: np.ndarray | None = None
+    exact_key: str = ""
+
+
+def _nbytes(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def first_pass(doc: Document, config: CurationConfig) -> Outcome:
+    """Validity, language, boilerplate, quality and PII for one document."""
+    out = Outcome(doc, [])
+    text = doc.text
+    reason = validity_reason(text, doc.meta, config.validity)
+    if reason:
+        out.stage, out.reason = "validity", reason
+        return out
+    out.sizes.append(("validity", _nbytes(text)))
+    if config.language:
+        reason = language_reason(text, config.language)
+        if reason:
+            out.stage, out.reason = "language", reason
+            return out
+        out.sizes.append(("language", _nbytes(text)))
+    if config.boilerplate:
+        text, removed = remove_boilerplate_lines(text)
+        out.doc = out.doc.with_text(text, boilerplate_lines_removed=removed)
+        out.sizes.append(("boilerplate", _nbytes(text)))
+    if config.quality:
+        reasons = quality_reasons(text, config.quality)
+        if reasons:
+            out.stage, out.reason = "quality", reasons[0]
+            out.doc = out.doc.with_text(text, quality_reasons=reasons)
+            return out
+        out.sizes.append(("quality", _nbytes(text)))
+    if config.pii:
+        text, counts = mask_pii(text)
+        out.doc = out.doc.with_text(text, pii_masked=counts)
+        out.sizes.append(("pii", _nbytes(text)))
+    if config.exact_dedup:
+        out.exact_key = text_hash(text)
+    if config.near_dedup:
+        nd = config.near_dedup
+        hasher = _hasher(nd.num_perm, nd.ngram, nd.seed)
+        out.signature = hasher.signature(shingle_hashes(text, nd.ngram))
+    return out
+
+
+_HASHERS: dict[tuple[int, int, int], MinHasher] = {}
+
+
+def _hasher(num_perm: int, ngram: int, seed: int) -> MinHasher:
+    key = (num_perm, ngram, seed)
+    if key not in _HASHERS:
+        _HASHERS[key] = MinHasher(num_perm, ngram, seed)
+    return _HASHERS[key]
+
+
+_WORKER_CONFIG: CurationConfig | None = None
+
+
+def _init_worker(config: CurationConfig) -> None:
+    global _WORKER_CONFIG
+    _WORKER_CONFIG = config
+
+
+def _work(doc: Document) -> Outcome:
+    assert _WORKER_CONFIG is not None
+    return first_pass(doc, _WORKER_CONFIG)
+
+
+def _first_pass_all(docs: Iterable[Document], config: CurationConfig) -> Iterator[Outcome]:
+    if config.workers == 1:
+        for doc in docs:
+            yield first_pass(doc, config)
+        return
+    ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ctx.Pool(config.workers, _init_worker, (config,)) as pool:
+        yield from pool.imap(_work, docs, chunksize=4)
+
+
+# --- the report -----------------------------------------------------------------
+
+
+@dataclass
+class CurationReport:
+    """The funnel, the reasons, examples, and where the outputs are."""
+
+    stages: list[dict[str, Any]]
+    reasons: dict[str, int]
+    examples: dict[str, list[dict[str, str]]]
+    docs_in: int
+    docs_out: int
+    bytes_in: int
+    bytes_out: int
+    curated: str
+    ledger: str
+    pii_masked: dict[str, int]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    def ledger_rows(self) -> list[dict[str, Any]]:
+        """One row per input document: id, source, labels, stage, reason."""
+        with open(self.ledger) as f:
+            return [json.loads(line) for line in f]
+
+    def curated_documents(self) -> Iterator[Document]:
+        """The kept documents, in input order."""
+        with open(self.curated) as f:
+            for line in f:
+                r = json.loads(line)
+                yield Document(r["id"], r["text"], r["source"], r["meta"])
+
+
+class _Funnel:
+    def __init__(self, examples_per_reason: int) -> None:
+        self.docs_in: Counter[str] = Counter()
+        self.docs_out: Counter[str] = Counter()
+        self.bytes_in: Counter[str] = Counter()
+        self.bytes_out: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.examples: dict[str, list[dict[str, str]]] = defaultdict(list)
+        self.k = examples_per_reason
+
+    def passed(self, stage: str, before: int, after: int) -> None:
+        self.docs_in[stage] += 1
+        self.docs_out[stage] += 1
+        self.bytes_in[stage] += before
+        self.bytes_out[stage] += after
+
+    def rejected(self, stage: str, reason: str, doc: Document, before: int) -> None:
+        self.docs_in[stage] += 1
+        self.bytes_in[stage] += before
+        key = f"{stage}: {reason}"
+        self.reasons[key] += 1
+        if len(self.examples[key]) < self.k:
+            snippet = doc.text[:160].replace("\n", " ")
+            self.examples[key].append({"id": doc.id, "text": snippet})
+
+    def stages(self) -> list[dict[str, Any]]:
+        return [
+            {"stage": s, "docs_in": self.docs_in[s], "docs_out": self.docs_out[s],
+             "bytes_in": self.bytes_in[s], "bytes_out": self.bytes_out[s]}
+            for s in STAGES if self.docs_in[s]
+        ]
+
+
+def _ledger_row(doc: Document, stage: str | None, reason: str | None) -> str:
+    row = {"id": doc.id, "source": doc.source, "labels": doc.meta.get("labels", []),
+           "stage": stage, "reason": reason}
+    return json.dumps(row) + "\n"
+
+
+# --- the runner -----------------------------------------------------------------
+
+
+def default_documents(config: CurationConfig) -> list[Document]:
+    """The book's raw corpus: Shakespeare and the local crawl, with noise injected."""
+    from llm_from_scratch.corpora import shakespeare
+    from llm_from_scratch.data.crawl import local_crawl
+
+    docs = []
+    if config.shakespeare:
+        docs += [Document(f"shakespeare/{w.name}", w.text, "shakespeare")
+                 for w in shakespeare("modern")]
+    if config.crawl:
+        docs += local_crawl(**asdict(config.crawl))
+    if config.noise:
+        from llm_from_scratch.data.noise import inject_noise
+
+        docs = inject_noise(docs, config.noise)
+    return docs
+
+
+def input_documents(config: CurationConfig) -> Iterator[Document]:
+    """Documents from ``config.inputs``, read by file type."""
+    from llm_from_scratch.data.documents import read_html_files, read_jsonl
+    from llm_from_scratch.data.documents import read_text_files
+
+    for item in config.inputs:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"input {path} does not exist")
+        if path.suffix == ".jsonl":
+            yield from read_jsonl(path)
+        elif path.is_dir() and any(path.glob("**/*.html")):
+            yield from read_html_files(path)
+        else:
+            yield from read_text_files(path)
+
+
+def curate(
+    config: CurationConfig, documents: Iterable[Document] | None = None
+) -> CurationReport:
+    """Run the pipeline; write ``curated.jsonl``, ``ledger.jsonl``, ``report.json``.
+
+    ``documents`` overrides the configured sources (handy in tests and notebooks).
+    """
+    from llm_from_scratch.data.toxicity import document_toxicity, toxicity_classifier
+
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if documents is None:
+        documents = [*default_documents(config), *input_documents(config)]
+    funnel = _Funnel(config.examples_per_reason)
+    spill_path, ledger_path = out / "pass1.jsonl", out / "ledger.jsonl"
+    seen_ids: set[str] = set()
+    exact_seen: set[str] = set()
+    signatures: list[np.ndarray] = []
+    sizes_in, pii_total = 0, Counter()
+
+    def checked(docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            if doc.id in seen_ids:
+                raise ValueError(f"duplicate document id {doc.id!r}: ids must be unique")
+            seen_ids.add(doc.id)
+            yield doc
+
+    outcomes = _first_pass_all(checked(documents), config)
+    if config.progress:
+        from tqdm import tqdm
+
+        outcomes = tqdm(outcomes, desc="curate pass 1", unit="doc", file=sys.stderr)
+    with open(spill_path, "w") as spill, open(ledger_path, "w") as ledger:
+        for o in outcomes:
+            before = _nbytes(o.doc.text) if o.stage == "validity" else None
+            size = before if before is not None else (o.sizes[0][1] if o.sizes else 0)
+            sizes_in += size
+            for stage, after in o.sizes:
+                funnel.passed(stage, size, after)
+                size = after
+            if o.stage:
+                funnel.rejected(o.stage, o.reason or "", o.doc, size)
+                ledger.write(_ledger_row(o.doc, o.stage, o.reason))
+                continue
+            pii_total.update(o.doc.meta.get("pii_masked", {}))
+            if config.exact_dedup:
+                if o.exact_key in exact_seen:
+                    funnel.rejected("exact_dedup", "exact duplicate", o.doc, size)
+                    ledger.write(_ledger_row(o.doc, "exact_dedup", "exact duplicate"))
+                    continue
+                exact_seen.add(o.exact_key)
+                funnel.passed("exact_dedup", size, size)
+            if o.signature is not None:
+                signatures.append(o.signature)
+            record = {"id": o.doc.id, "text": o.doc.text, "source": o.doc.source,
+                      "meta": o.doc.meta}
+            spill.write(json.dumps(record) + "\n")
+
+    reps: list[int] = []
+    if config.near_dedup and signatures:
+        nd = config.near_dedup
+        reps = near_duplicate_clusters(np.stack(signatures), nd.bands, nd.rows,
+                                       nd.threshold)
+    clf = toxicity_classifier() if config.toxicity_max_fraction is not None else None
+    curated_path = out / "curated.jsonl"
+    docs_out = bytes_out = 0
+    with open(spill_path) as spill, open(curated_path, "w") as cur, \
+            open(ledger_path, "a") as ledger:
+        survivors = _near_dedup_filter(spill, reps, funnel, ledger)
+        for rec, text, removed in _line_dedup(survivors, config, funnel, ledger):
+            doc = Document(rec["id"], text, rec["source"],
+                           {**rec["meta"], "lines_deduplicated": removed})
+            size = _nbytes(text)
+            if clf is not None:
+                score = document_toxicity(clf, text)
+                if score > config.toxicity_max_fraction:
+                    funnel.rejected("toxicity", "toxic", doc, size)
+                    ledger.write(_ledger_row(doc, "toxicity", "toxic"))
+                    continue
+                funnel.passed("toxicity", size, size)
+            cur.write(json.dumps({"id": doc.id, "text": doc.text, "source": doc.source,
+                                  "meta": doc.meta}) + "\n")
+            ledger.write(_ledger_row(doc, None, None))
+            docs_out += 1
+            bytes_out += size
+    spill_path.unlink()
+    report = CurationReport(
+        stages=funnel.stages(), reasons=dict(sorted(funnel.reasons.items())),
+        examples=dict(funnel.examples), docs_in=len(seen_ids), docs_out=docs_out,
+        bytes_in=sizes_in, bytes_out=bytes_out, curated=str(curated_path),
+        ledger=str(ledger_path), pii_masked=dict(pii_total),
+    )
+    (out / "report.json").write_text(report.to_json() + "\n")
+    return report
+
+
+def _near_dedup_filter(
+    spill: Iterable[str], reps: list[int], funnel: _Funnel, ledger: Any
+) -> Iterator[dict[str, Any]]:
+    for i, line in enumerate(spill):
+        rec = json.loads(line)
+        size = _nbytes(rec["text"])
+        if reps and reps[i] != i:
+            doc = Document(rec["id"], rec["text"], rec["source"], rec["meta"])
+            funnel.rejected("near_dedup", "near duplicate", doc, size)
+            ledger.write(_ledger_row(doc, "near_dedup", "near duplicate"))
+            continue
+        if reps:
+            funnel.passed("near_dedup", size, size)
+        yield rec
+
+
+def _line_dedup(
+    records: Iterable[dict[str, Any]], config: CurationConfig, funnel: _Funnel,
+    ledger: Any,
+) -> Iterator[tuple[dict[str, Any], str, int]]:
+    """Remove repeated lines; a page left with too few words is rejected."""
+    if not config.line_dedup_min_chars:
+        for rec in records:
+            yield rec, rec["text"], 0
+        return
+    min_words = config.quality.min_words if config.quality else 1
+    recs = iter(records)
+    buffered: list[dict[str, Any]] = []
+
+    def texts() -> Iterator[str]:
+        for rec in recs:
+            buffered.append(rec)
+            yield rec["text"]
+
+    for text, removed in dedup_lines(texts(), config.line_dedup_min_chars):
+        rec = buffered.pop(0)
+        before = _nbytes(rec["text"])
+        if len(text.split()) < min_words:
+            doc = Document(rec["id"], text, rec["source"], rec["meta"])
+            funnel.rejected("line_dedup", "too little left after line dedup", doc,
+                            before)
+            ledger.write(_ledger_row(doc, "line_dedup",
+                                     "too little left after line dedup"))
+            continue
+        funnel.passed("line_dedup", before, _nbytes(text))
+        yield rec, text, removed

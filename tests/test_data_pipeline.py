@@ -1,0 +1,194 @@
+"""The curation runner: accounting, determinism, configs, CLI, and book_shards."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from llm_from_scratch.cli import main as cli_main
+from llm_from_scratch.data import (
+    CurationConfig,
+    Document,
+    TokenShards,
+    book_shards,
+    curate,
+    split_documents,
+    write_shards,
+)
+from llm_from_scratch.data.noise import NoiseConfig, inject_noise
+from llm_from_scratch.data.pipeline import STAGES
+
+SENTENCES = [
+    "The river ran past the old mill and the children watched the water turn the wheel.",
+    "In the evening the farmers came back from the fields and talked about the rain.",
+    "A letter arrived from the city with news that nobody in the village had expected.",
+    "She opened the window, and the smell of bread from the bakery filled the room.",
+    "They walked to the harbour to see the ships that had come in during the night.",
+    "The teacher read a story aloud and the class was quiet until the very last page.",
+]
+
+
+def prose(rng: random.Random, n: int) -> str:
+    return "\n".join(" ".join(rng.sample(SENTENCES, 3)) + f" Day {rng.randint(1, 10**6)}."
+                     for _ in range(n))
+
+
+def small_corpus(seed: int = 0) -> list[Document]:
+    rng = random.Random(seed)
+    clean = [Document(f"doc/{i}", prose(rng, 12), "test") for i in range(30)]
+    clean.append(Document("fr/0", "Le chat dort sur la table. " * 30, "test",
+                          {"lang": "fr"}))
+    cfg = NoiseConfig(spam_pages=5, low_quality_pages=3, toxic_pages=0,
+                      malformed_pages=4, seed=seed)
+    return inject_noise(clean, cfg)
+
+
+def fast_config(tmp_path, **kw) -> CurationConfig:
+    return CurationConfig(out_dir=str(tmp_path), progress=False, workers=1,
+                          toxicity_max_fraction=None, **kw)
+
+
+def test_every_document_is_accounted_for(tmp_path):
+    docs = small_corpus()
+    report = curate(fast_config(tmp_path), docs)
+    rows = report.ledger_rows()
+    assert sorted(r["id"] for r in rows) == sorted(d.id for d in docs)
+    kept = [r for r in rows if r["stage"] is None]
+    assert len(kept) == report.docs_out == len(list(report.curated_documents()))
+    assert report.docs_in == len(docs)
+    assert sum(report.reasons.values()) + report.docs_out == len(docs)
+    for s in report.stages:
+        assert s["stage"] in STAGES and s["docs_out"] <= s["docs_in"]
+    for a, b in zip(report.stages, report.stages[1:]):
+        assert a["docs_out"] == b["docs_in"] or b["stage"] == "near_dedup"
+    by_label = Counter()
+    for r in rows:
+        for label in r["labels"]:
+            by_label[label, r["stage"]] += 1
+    assert by_label["malformed", "validity"] == 4
+    assert by_label["spam", None] == 0 and by_label["foreign", None] == 0
+    assert (tmp_path / "report.json").is_file()
+    assert not (tmp_path / "pass1.jsonl").exists()
+
+
+def test_planted_duplicates_are_removed(tmp_path):
+    docs = small_corpus()
+    report = curate(fast_config(tmp_path), docs)
+    kept_text = [d.text for d in report.curated_documents()]
+    assert len(kept_text) == len(set(kept_text))
+    rows = {r["id"]: r for r in report.ledger_rows()}
+    for d in docs:
+        if "near_dup" in d.meta["labels"] or "exact_dup" in d.meta["labels"]:
+            pair = [rows[d.id]["stage"], rows[d.meta["dup_of"]]["stage"]]
+            assert pair.count(None) <= 1  # never both copies kept
+
+
+def test_workers_do_not_change_results(tmp_path):
+    docs = small_corpus(1)
+    one = curate(fast_config(tmp_path / "a"), docs)
+    two = curate(CurationConfig(**{**fast_config(tmp_path / "b").__dict__,
+                                   "workers": 2}), docs)
+    a = (tmp_path / "a" / "curated.jsonl").read_bytes()
+    assert a == (tmp_path / "b" / "curated.jsonl").read_bytes()
+    assert one.reasons == two.reasons
+
+
+def test_pii_is_masked_in_output(tmp_path):
+    docs = [Document("a", "\n".join([SENTENCES[0]] * 1 + SENTENCES[1:]) +
+                     " Write to jane.doe@example.com or call (555) 123-4567.", "t")]
+    report = curate(fast_config(tmp_path, quality=None, language=None), docs)
+    (out,) = report.curated_documents()
+    assert "jane.doe" not in out.text and "|||EMAIL_ADDRESS|||" in out.text
+    assert report.pii_masked == {"email": 1, "ip": 0, "phone": 1}
+
+
+def test_duplicate_ids_are_an_error(tmp_path):
+    docs = [Document("x", "a", "t"), Document("x", "b", "t")]
+    with pytest.raises(ValueError, match="duplicate document id 'x'"):
+        curate(fast_config(tmp_path), docs)
+
+
+def test_config_from_yaml_and_unknown_keys(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("workers: 1\nquality:\n  min_words: 10\nnear_dedup: null\n"
+                    "inputs: [a, b]\n")
+    cfg = CurationConfig.from_file(path)
+    assert cfg.quality.min_words == 10 and cfg.near_dedup is None
+    assert cfg.inputs == ("a", "b")
+    path.write_text("quality:\n  min_wordz: 10\n")
+    with pytest.raises(ValueError, match=r"config.quality: unknown setting\(s\) \['min_wordz'\]"):
+        CurationConfig.from_file(path)
+    path.write_text("!!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(Exception, match="could not determine a constructor"):
+        CurationConfig.from_file(path)
+    with pytest.raises(ValueError, match="workers"):
+        CurationConfig(workers=0)
+
+
+def test_cli_curates_input_files(tmp_path, capsys):
+    rng = random.Random(5)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.txt").write_text(prose(rng, 10))
+    (folder / "bad.txt").write_bytes(b"\x00\x01\x02")
+    (tmp_path / "c.json").write_text(json.dumps({
+        "shakespeare": False, "crawl": None, "noise": None, "inputs": [str(folder)],
+        "toxicity_max_fraction": None}))
+    out = tmp_path / "out"
+    assert cli_main(["curate", "--config", str(tmp_path / "c.json"), "--out", str(out),
+                     "--workers", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert '"docs_in": 5' in printed and '"docs_out": 4' in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["reasons"] == {"validity: malformed: binary": 1}
+
+
+def test_split_is_stable_and_disjoint():
+    docs = [Document(f"d{i}", "x", "t") for i in range(1000)]
+    train, val = split_documents(docs, 0.1)
+    assert 60 < len(val) < 140 and len(train) + len(val) == 1000
+    assert split_documents(docs, 0.1) == (train, val)
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_documents(docs, 1.5)
+
+
+class ByteTokenizer:
+    vocab_size, eot_id = 257, 256
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+
+def test_rerun_gives_byte_identical_shards(tmp_path):
+    docs = small_corpus(2)
+    paths = []
+    for run in ("a", "b"):
+        report = curate(fast_config(tmp_path / run), docs)
+        texts = [d.text for d in report.curated_documents()]
+        paths.append(write_shards(texts, ByteTokenizer(), tmp_path / run / "shards", 500))
+    files = sorted(p.name for p in paths[0].parent.iterdir())
+    for name in files:
+        assert (paths[0].parent / name).read_bytes() == (paths[1].parent / name).read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_book_shards_default_corpus():
+    shards = book_shards()
+    train, val = TokenShards(shards.train), TokenShards(shards.val)
+    assert train.num_tokens > 10 * val.num_tokens > 0
+    assert train.vocab_size == shards.tokenizer.vocab_size
+    train_docs = set(train.manifest["metadata"]["documents"])
+    assert not train_docs & set(val.manifest["metadata"]["documents"])
+    x, y = train.sample_batch(4, 64, np.random.default_rng(0) and __import__("torch")
+                              .Generator().manual_seed(0))
+    assert x.shape == (4, 64)
+    again = book_shards()  # cached: same paths, instant
+    assert again.train == shards.train
+    report = json.loads(shards.report.read_text())
+    assert report["docs_out"] < report["docs_in"]
