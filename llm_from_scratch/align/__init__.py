@@ -1,0 +1,104 @@
+"""Alignment: from a pretrained model to an assistant.
+
+Chat template and loss masks (``chat``, ``batching``), every loss as a pure
+function (``losses``), offline data (``data``), and one module per stage:
+supervised fine-tuning (``sft``), a Bradley-Terry reward model (``reward``),
+Direct Preference Optimization (``dpo``) and GRPO reinforcement learning
+(``grpo``).
+"""
+
+from llm_from_scratch.align.batching import (
+    IGNORE,
+    PackedBatch,
+    block_causal_mask,
+    pack_examples,
+    pad_batch,
+)
+from llm_from_scratch.align.chat import (
+    ChatExample,
+    Message,
+    encode_chat,
+    encode_prompt,
+    parse,
+    render,
+    validate,
+)
+from llm_from_scratch.align.data import (
+    PreferencePair,
+    addition_conversation,
+    addition_problems,
+    addition_prompt,
+    addition_reward,
+    chatterbot_conversations,
+    contaminate,
+    preference_pairs,
+    split_by_hash,
+)
+from llm_from_scratch.align.dpo import DPOConfig, dpo_loss, dpo_train, frozen_copy
+from llm_from_scratch.align.grpo import GRPOConfig, grpo_train, sample_group
+from llm_from_scratch.align.losses import (
+    bradley_terry_loss,
+    clipped_surrogate,
+    entropy,
+    group_advantages,
+    kl_estimate,
+    masked_mean,
+    sequence_logprob,
+    sft_loss,
+    token_logprobs,
+)
+from llm_from_scratch.align.reward import (
+    RewardConfig,
+    RewardModel,
+    reward_accuracy,
+    train_reward_model,
+)
+from llm_from_scratch.align.sft import SFTConfig, sft_train
+from llm_from_scratch.align.training import encode_dataset
+
+__all__ = [
+    "IGNORE",
+    "ChatExample",
+    "DPOConfig",
+    "GRPOConfig",
+    "Message",
+    "PackedBatch",
+    "PreferencePair",
+    "RewardConfig",
+    "RewardModel",
+    "SFTConfig",
+    "addition_conversation",
+    "addition_problems",
+    "addition_prompt",
+    "addition_reward",
+    "block_causal_mask",
+    "bradley_terry_loss",
+    "chatterbot_conversations",
+    "clipped_surrogate",
+    "contaminate",
+    "dpo_loss",
+    "dpo_train",
+    "encode_chat",
+    "encode_dataset",
+    "encode_prompt",
+    "entropy",
+    "frozen_copy",
+    "group_advantages",
+    "grpo_train",
+    "kl_estimate",
+    "masked_mean",
+    "pack_examples",
+    "pad_batch",
+    "parse",
+    "preference_pairs",
+    "render",
+    "reward_accuracy",
+    "sample_group",
+    "sequence_logprob",
+    "sft_loss",
+    "sft_train",
+    "split_by_hash",
+    "token_logprobs",
+    "train_reward_model",
+    "validate",
+]

@@ -1,0 +1,148 @@
+"""Reinforcement learning from a reward: GRPO, PPO's clipped update without a critic.
+
+One iteration: for a few prompts, sample a *group* of replies each; score them;
+a reply's advantage is how much better it scored than its group's mean (in group
+standard deviations). The policy then takes clipped policy-gradient steps on
+those replies, with a KL penalty that keeps it near the reference model (Shao et
+al., 2024). The group mean plays the part of PPO's learned value function, which
+saves a second network and its training.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from llm_from_scratch.align.batching import IGNORE, pad_batch
+from llm_from_scratch.align.chat import ChatExample
+from llm_from_scratch.align.losses import (
+    clipped_surrogate,
+    group_advantages,
+    kl_estimate,
+    masked_mean,
+    token_logprobs,
+)
+from llm_from_scratch.align.training import check_positive, make_optimizer, optimizer_step
+
+# reward_fn(prompt ids, completions) -> one reward per completion
+RewardFn = Callable[[Sequence[int], list[list[int]]], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    iterations: int = 40
+    prompts_per_iteration: int = 8
+    group_size: int = 8
+    max_new_tokens: int = 8
+    temperature: float = 1.0
+    lr: float = 1e-4
+    kl_coef: float = 0.05
+    clip: float = 0.2
+    epochs: int = 2
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive(
+            self, "iterations", "prompts_per_iteration", "max_new_tokens",
+            "temperature", "lr", "clip", "epochs", "grad_clip",
+        )
+        if self.group_size < 2:
+            raise ValueError("GRPOConfig.group_size must be >= 2 (advantages are relative)")
+        if self.kl_coef < 0:
+            raise ValueError(f"GRPOConfig.kl_coef must be >= 0, got {self.kl_coef}")
+
+
+@torch.no_grad()
+def sample_group(
+    policy: nn.Module, prompt: Sequence[int], n: int, max_new_tokens: int,
+    temperature: float, stop_id: int, generator: torch.Generator,
+) -> list[list[int]]:
+    """``n`` sampled completions of one prompt, each cut after its stop token."""
+    idx = torch.tensor([list(prompt)] * n, dtype=torch.long)
+    out = policy.generate(
+        idx, max_new_tokens, temperature=temperature, stop_tokens=[stop_id],
+        generator=generator,
+    )[:, len(prompt) :]
+    completions = []
+    for row in out.tolist():
+        end = row.index(stop_id) + 1 if stop_id in row else len(row)
+        completions.append(row[:end])
+    return completions
+
+
+def rollout_batch(
+    prompts: Sequence[Sequence[int]], groups: Sequence[list[list[int]]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets of every prompt + completion; targets only on completions."""
+    examples = [
+        ChatExample([*p, *c], [0] * len(p) + [1] * len(c))
+        for p, group in zip(prompts, groups)
+        for c in group
+    ]
+    return pad_batch(examples, pad_id)
+
+
+def grpo_train(
+    policy: nn.Module,
+    ref: nn.Module,
+    prompts: Sequence[Sequence[int]],
+    reward_fn: RewardFn,
+    config: GRPOConfig,
+    stop_id: int,
+    pad_id: int,
+) -> list[dict[str, float]]:
+    """Train ``policy`` in place; log reward, KL to the reference, clip rate, length."""
+    if not prompts:
+        raise ValueError("grpo_train needs at least one prompt")
+    if any(p.requires_grad for p in ref.parameters()):
+        raise ValueError("the reference model must be frozen (use frozen_copy)")
+    c = config
+    generator = torch.Generator().manual_seed(c.seed)
+    optimizer = make_optimizer(policy, c.lr, c.weight_decay)
+    total = c.iterations * c.epochs
+    history = []
+    for it in range(c.iterations):
+        start = time.perf_counter()
+        policy.eval()
+        pick = torch.randint(len(prompts), (c.prompts_per_iteration,), generator=generator)
+        batch_prompts = [prompts[int(i)] for i in pick]
+        groups = [
+            sample_group(policy, p, c.group_size, c.max_new_tokens, c.temperature,
+                         stop_id, generator)
+            for p in batch_prompts
+        ]
+        rewards = torch.tensor(
+            [list(map(float, reward_fn(p, g))) for p, g in zip(batch_prompts, groups)]
+        )
+        advantages = group_advantages(rewards).flatten()
+        inputs, targets = rollout_batch(batch_prompts, groups, pad_id)
+        mask = targets != IGNORE
+        sample_seconds = time.perf_counter() - start
+        with torch.no_grad():
+            old_logp = token_logprobs(policy(inputs), targets)
+            ref_logp = token_logprobs(ref(inputs), targets)
+        policy.train()
+        for epoch in range(c.epochs):
+            logp = token_logprobs(policy(inputs), targets)
+            pg_loss, clip_rate = clipped_surrogate(logp, old_logp, advantages, mask, c.clip)
+            kl = masked_mean(kl_estimate(logp, ref_logp), mask)
+            loss = pg_loss + c.kl_coef * kl
+            optimizer_step(
+                optimizer, policy, loss, it * c.epochs + epoch, lr=c.lr,
+                total_steps=total, warmup_steps=c.warmup_steps, grad_clip=c.grad_clip,
+            )
+        history.append({
+            "iteration": it, "reward": rewards.mean().item(), "kl": kl.item(),
+            "clip_rate": clip_rate.item(), "loss": loss.item(),
+            "length": mask.sum(1).float().mean().item(),
+            "sample_seconds": sample_seconds, "seconds": time.perf_counter() - start,
+        })
+    policy.eval()
+    return history

@@ -1,0 +1,162 @@
+"""Every loss of the alignment chapter, as small pure functions on tensors.
+
+Shapes: ``B`` sequences, ``T`` positions, ``V`` vocabulary. Per-token quantities
+are ``[B, T]`` and come with a 0/1 (or bool) ``mask`` of the positions that count;
+targets use ``IGNORE`` (-100) for positions that do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from llm_from_scratch.align.batching import IGNORE
+
+
+def masked_mean(
+    x: torch.Tensor, mask: torch.Tensor, dim: int | None = None
+) -> torch.Tensor:
+    """Mean of ``x`` where ``mask`` is set. An empty mask is an error, not a 0/0."""
+    mask = mask.to(x.dtype)
+    count = mask.sum() if dim is None else mask.sum(dim)
+    if bool((count == 0).any()):
+        raise ValueError("masked_mean over an empty mask (no position is selected)")
+    total = (x * mask).sum() if dim is None else (x * mask).sum(dim)
+    return total / count
+
+
+def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log p(target_t)`` at every position, ``[B, T]``; 0 where target is IGNORE."""
+    valid = targets != IGNORE
+    logp = F.log_softmax(logits.float(), dim=-1)
+    picked = logp.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return picked * valid
+
+
+def sequence_logprob(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log p(response | prompt)``: the sum of token log-probs over targets, ``[B]``."""
+    return token_logprobs(logits, targets).sum(-1)
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of the next-token distribution at every position, in nats, ``[B, T]``."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def sft_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over the learned (non-IGNORE) targets only."""
+    valid = targets != IGNORE
+    if not bool(valid.any()):
+        raise ValueError("sft_loss: every target is IGNORE (nothing to learn)")
+    return -token_logprobs(logits, targets).sum() / valid.sum()
+
+
+def bradley_terry_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reward-model loss ``-log sigmoid(r_w - r_l)`` and the pair accuracy.
+
+    Bradley-Terry models ``P(w preferred to l) = sigmoid(r_w - r_l)``; the loss is
+    its negative log-likelihood. ``logsigmoid`` stays finite for any margin.
+    """
+    margin = chosen - rejected
+    return -F.logsigmoid(margin).mean(), (margin > 0).float().mean()
+
+
+@dataclass(frozen=True)
+class DPOOutput:
+    """DPO loss with the implicit rewards ``beta * log(pi / pi_ref)`` it implies."""
+
+    loss: torch.Tensor
+    chosen_reward: torch.Tensor
+    rejected_reward: torch.Tensor
+
+    @property
+    def margin(self) -> torch.Tensor:
+        return self.chosen_reward - self.rejected_reward
+
+    @property
+    def accuracy(self) -> torch.Tensor:
+        return (self.margin > 0).float().mean()
+
+
+def dpo_loss(
+    policy_chosen: torch.Tensor,
+    policy_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float,
+) -> DPOOutput:
+    """Direct Preference Optimization on sequence log-probs, ``[B]`` each.
+
+    ``-log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l)))``: a Bradley-Terry loss
+    whose reward is the policy's log-ratio to the frozen reference.
+    """
+    if beta <= 0:
+        raise ValueError(f"beta must be > 0, got {beta}")
+    chosen = beta * (policy_chosen - ref_chosen)
+    rejected = beta * (policy_rejected - ref_rejected)
+    loss = -F.logsigmoid(chosen - rejected).mean()
+    return DPOOutput(loss, chosen.detach(), rejected.detach())
+
+
+def kl_estimate(
+    logp: torch.Tensor, ref_logp: torch.Tensor, kind: str = "k3"
+) -> torch.Tensor:
+    """Per-token estimate of ``KL(pi || pi_ref)`` from tokens sampled from ``pi``.
+
+    With ``log r = ref_logp - logp``: k1 = ``-log r`` (unbiased, can be negative),
+    k2 = ``(log r)^2 / 2`` (low variance, biased), k3 = ``r - 1 - log r`` (unbiased
+    and always >= 0; the estimator GRPO uses).
+    """
+    log_ratio = ref_logp - logp
+    if kind == "k1":
+        return -log_ratio
+    if kind == "k2":
+        return 0.5 * log_ratio**2
+    if kind == "k3":
+        return torch.expm1(log_ratio) - log_ratio
+    raise ValueError(f"kind must be 'k1', 'k2' or 'k3', got {kind!r}")
+
+
+def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """GRPO advantages: each reward minus its group's mean, over the group's std.
+
+    ``rewards`` is ``[groups, samples]`` (several completions of one prompt per
+    row). The group mean replaces PPO's learned value baseline; a group whose
+    samples all score the same gets advantage 0 and so teaches nothing.
+    """
+    if rewards.dim() != 2 or rewards.shape[1] < 2:
+        raise ValueError(f"rewards must be [groups, samples>=2], got {tuple(rewards.shape)}")
+    mean = rewards.mean(1, keepdim=True)
+    std = rewards.std(1, keepdim=True)
+    return (rewards - mean) / (std + eps)
+
+
+def clipped_surrogate(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float = 0.2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped policy loss per token, averaged over ``mask``; and the clip rate.
+
+    ``-min(r A, clip(r, 1-eps, 1+eps) A)`` with ``r = pi / pi_old``: once the ratio
+    has moved ``eps`` in the direction the advantage favours, the gradient stops,
+    so one batch of samples cannot push the policy far. ``advantages`` is per
+    sequence ``[B]`` (broadcast over tokens) or per token ``[B, T]``.
+    """
+    if not 0 < clip < 1:
+        raise ValueError(f"clip must be in (0, 1), got {clip}")
+    if advantages.dim() == 1:
+        advantages = advantages[:, None]
+    ratio = torch.exp(logp - old_logp)
+    unclipped = ratio * advantages
+    clipped = ratio.clamp(1 - clip, 1 + clip) * advantages
+    loss = masked_mean(-torch.minimum(unclipped, clipped), mask)
+    clip_rate = masked_mean(((ratio - 1).abs() > clip).float(), mask)
+    return loss, clip_rate.detach()

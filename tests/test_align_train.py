@@ -1,0 +1,150 @@
+"""The training stages on a tiny model: each must move the model the right way."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_align_support import ByteChatTokenizer, single_thread, tiny_model
+
+from llm_from_scratch.align.batching import pad_batch
+from llm_from_scratch.align.chat import ChatExample, Message, encode_chat
+from llm_from_scratch.align.data import PreferencePair
+from llm_from_scratch.align.dpo import DPOConfig, dpo_batch, dpo_train, frozen_copy
+from llm_from_scratch.align.grpo import GRPOConfig, grpo_train, rollout_batch, sample_group
+from llm_from_scratch.align.losses import sft_loss
+from llm_from_scratch.align.reward import (
+    RewardConfig,
+    RewardModel,
+    pair_examples,
+    reward_accuracy,
+    train_reward_model,
+)
+from llm_from_scratch.align.sft import SFTConfig, sft_train
+from llm_from_scratch.align.training import encode_dataset
+
+__all__ = ["single_thread"]  # the autouse fixture, imported
+
+TOK = ByteChatTokenizer()
+PAD = TOK.eot_id
+END = TOK.special_tokens["<|end|>"]
+
+PAIRS = [
+    PreferencePair([Message("user", q)], "yes, gladly", "no way", "rude")
+    for q in ("can you help?", "please help", "help me", "a favour?")
+]
+
+
+def test_sft_learns_the_replies_and_only_them() -> None:
+    torch.manual_seed(0)
+    model = tiny_model()
+    convs = [[Message("user", "ping"), Message("assistant", "pong")],
+             [Message("user", "marco"), Message("assistant", "polo")]]
+    examples = [encode_chat(TOK, c) for c in convs]
+    inputs, targets = pad_batch(examples, PAD)
+    before = sft_loss(model(inputs), targets).item()
+    history = sft_train(model, examples, SFTConfig(steps=40, batch_size=2, lr=1e-2), PAD)
+    after = sft_loss(model(inputs), targets).item()
+    assert after < 0.3 * before and history[-1]["loss"] < history[0]["loss"]
+    # gradients of the SFT loss never come from prompt tokens' predictions
+    logits = model(inputs).detach().requires_grad_(True)
+    sft_loss(logits, targets).backward()
+    assert (logits.grad[targets == -100] == 0).all()
+
+
+def test_sft_rejects_examples_without_assistant_tokens() -> None:
+    with pytest.raises(ValueError, match="no assistant token"):
+        sft_train(tiny_model(), [ChatExample([1, 2, 3], [0, 0, 0])], SFTConfig(), PAD)
+    with pytest.raises(ValueError, match="steps must be > 0"):
+        SFTConfig(steps=0)
+
+
+def test_encode_dataset_reports_what_does_not_fit() -> None:
+    convs = [[Message("user", "q"), Message("assistant", "a" * 50)],
+             [Message("user", "q"), Message("assistant", "short")]]
+    with pytest.warns(UserWarning, match="1 left out"):
+        enc = encode_dataset(TOK, convs, max_tokens=20)
+    assert enc.too_long == [0] and len(enc.examples) == 1
+
+
+def test_reward_model_starts_at_zero_and_learns_the_preference() -> None:
+    rm = RewardModel(tiny_model())
+    acc, chosen, rejected = reward_accuracy(rm, TOK, PAIRS, PAD)
+    assert (chosen == 0).all() and (rejected == 0).all() and acc == 0.0
+    history = train_reward_model(
+        rm, TOK, PAIRS, RewardConfig(steps=30, batch_size=4, lr=3e-3), PAD
+    )
+    acc, chosen, rejected = reward_accuracy(rm, TOK, PAIRS, PAD)
+    assert acc == 1.0 and history[-1]["loss"] < 0.3
+
+
+def test_reward_is_read_at_the_last_real_token() -> None:
+    rm = RewardModel(tiny_model())
+    torch.nn.init.normal_(rm.backbone.output.weight)
+    ids = torch.tensor([[5, 6, 7, 0, 0], [5, 6, 7, 8, 9]])
+    short = rm(ids, torch.tensor([3, 5]))
+    alone = rm(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
+    torch.testing.assert_close(short[0], alone[0], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="lengths"):
+        rm(ids, torch.tensor([0, 5]))
+
+
+def test_dpo_starts_at_log2_and_raises_the_margin() -> None:
+    policy = tiny_model()
+    ref = frozen_copy(policy)
+    chosen, rejected = zip(*(pair_examples(TOK, p, 64) for p in PAIRS))
+    start = dpo_batch(policy, ref, chosen, rejected, 0.1, PAD)
+    assert start.loss.item() == pytest.approx(0.6931472, abs=1e-5)
+    history = dpo_train(
+        policy, ref, TOK, PAIRS, DPOConfig(steps=20, batch_size=4, lr=3e-3), PAD
+    )
+    end = dpo_batch(policy, ref, chosen, rejected, 0.1, PAD)
+    assert end.accuracy.item() == 1.0 and end.margin.mean() > 0.5
+    assert history[-1]["loss"] < history[0]["loss"]
+    with pytest.raises(ValueError, match="frozen"):
+        dpo_train(policy, tiny_model(), TOK, PAIRS, DPOConfig(steps=1, warmup_steps=0), PAD)
+
+
+def test_sample_group_cuts_after_the_stop_token() -> None:
+    model = tiny_model()
+    g = torch.Generator().manual_seed(0)
+    groups = sample_group(model, [1, 2, 3], 6, 5, 1.0, END, g)
+    assert len(groups) == 6
+    for c in groups:
+        assert 1 <= len(c) <= 5
+        assert END not in c[:-1]
+    inputs, targets = rollout_batch([[1, 2, 3]], [groups], PAD)
+    for row, c in enumerate(groups):
+        assert (targets[row] != -100).sum() == len(c)
+
+
+def test_grpo_raises_a_learnable_reward() -> None:
+    """Reward: the first sampled byte is a vowel. GRPO must make vowels likelier."""
+    torch.manual_seed(0)
+    policy = tiny_model()
+    ref = frozen_copy(policy)
+    prompt = encode_chat(TOK, [Message("user", "say a vowel")],
+                         add_generation_prompt=True).ids
+    vowels = torch.tensor(list(b"aeiouAEIOU"))
+
+    def reward(_: object, completions: list[list[int]]) -> list[float]:
+        return [float(c[0] in vowels) for c in completions]
+
+    def vowel_mass() -> float:
+        with torch.no_grad():
+            p = policy(torch.tensor([prompt]))[0, -1].softmax(-1)
+        return p[vowels].sum().item()
+
+    before = vowel_mass()
+    config = GRPOConfig(iterations=15, prompts_per_iteration=2, group_size=16,
+                        max_new_tokens=1, lr=1e-2, kl_coef=0.0)
+    history = grpo_train(policy, ref, [prompt], reward, config, END, PAD)
+    assert vowel_mass() > 5 * before
+    assert history[-1]["reward"] > history[0]["reward"]
+    assert history[-1]["kl"] > 0
+
+
+def test_grpo_config_validation() -> None:
+    with pytest.raises(ValueError, match="group_size"):
+        GRPOConfig(group_size=1)
+    with pytest.raises(ValueError, match="kl_coef"):
+        GRPOConfig(kl_coef=-1)
