@@ -20,6 +20,7 @@ STAGE_CLIS: list[str] = [
     "llm_from_scratch.tokenizer.cli",
     "llm_from_scratch.data.cli",
     "llm_from_scratch.train.cli",
+    "llm_from_scratch.parallel.cli",
 ]
 
 

@@ -104,7 +104,8 @@ def run_parallel(
     procs = [
         context.Process(
             target=_child,
-            args=(fn, rank, world_size, args, init_file, backend, timeout, results),
+            args=(fn, rank, world_size, args, init_file, backend, timeout,
+                  results),
             daemon=True,
         )
         for rank in range(world_size)

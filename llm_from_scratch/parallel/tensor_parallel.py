@@ -68,6 +68,12 @@ def _slice(n: int, what: str) -> slice:
     return slice(rank * n // world, (rank + 1) * n // world)
 
 
+def _shard(weight: torch.Tensor, index: Any) -> nn.Parameter:
+    """A copy of part of ``weight``; a frozen weight stays frozen."""
+    part = weight.detach()[index].clone()
+    return nn.Parameter(part, requires_grad=weight.requires_grad)
+
+
 class ColumnParallelLinear(nn.Module):
     """Keeps this rank's rows of ``weight`` (out/p, in): output is sharded."""
 
@@ -76,7 +82,7 @@ class ColumnParallelLinear(nn.Module):
         units = weight.shape[0] // rows_per_unit  # e.g. heads, with head_dim rows
         part = _slice(units, "output units")
         rows = slice(part.start * rows_per_unit, part.stop * rows_per_unit)
-        self.weight = nn.Parameter(weight.detach()[rows].clone())
+        self.weight = _shard(weight, rows)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _CopyToTP.apply(x) @ self.weight.mT
@@ -91,7 +97,7 @@ class RowParallelLinear(nn.Module):
         units = weight.shape[1] // cols_per_unit
         part = _slice(units, "input units")
         cols = slice(part.start * cols_per_unit, part.stop * cols_per_unit)
-        self.weight = nn.Parameter(weight.detach()[:, cols].clone())
+        self.weight = _shard(weight, (slice(None), cols))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _ReduceFromTP.apply(x @ self.weight.mT)
@@ -105,7 +111,7 @@ class VocabParallelEmbedding(nn.Module):
         super().__init__()
         rows = _slice(weight.shape[0], "vocab_size")
         self.lo, self.hi = rows.start, rows.stop
-        self.weight = nn.Parameter(weight.detach()[rows].clone())
+        self.weight = _shard(weight, rows)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         outside = (idx < self.lo) | (idx >= self.hi)

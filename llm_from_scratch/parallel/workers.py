@@ -21,6 +21,7 @@ from llm_from_scratch.model import ModelConfig, Transformer
 from llm_from_scratch.parallel import production
 from llm_from_scratch.parallel.collectives import COMM_LOG
 from llm_from_scratch.parallel.data_parallel import DataParallel
+from llm_from_scratch.parallel.pipeline import PipelineStage, pipeline_step
 from llm_from_scratch.parallel.tensor_parallel import (
     full_state_dict,
     parallelize_transformer,
@@ -183,3 +184,25 @@ def scheme_runs(
     """Several schemes one after another in the same process group (starting
     processes costs seconds; a tiny run costs milliseconds)."""
     return {scheme: scheme_run(rank, world, exp, scheme) for scheme in schemes}
+
+
+def pipeline_run(
+    rank: int, world: int, exp: Experiment, schedule: str, n_micro: int
+) -> dict[str, Any]:
+    """Train ``exp`` with ``world`` pipeline stages; every rank returns its
+    stage's weights (full-model names), the last step's timeline and peak
+    micro-batches in flight; the last rank also the losses."""
+    stage = PipelineStage(exp.model(), rank, world)
+    opt = exp.optimizer([p for p in stage.parameters() if p.requires_grad])
+    losses, result = [], {}
+    for step in range(exp.steps):
+        x, y = exp.batch(step)
+        result = pipeline_step(stage, x, y, n_micro, _loss, schedule)
+        opt.step()
+        opt.zero_grad()
+        losses.append(result["loss"])
+    names = stage.model_names()
+    state = {names[n]: p.detach().clone() for n, p in stage.named_parameters()
+             if n in names}
+    return {"losses": losses, "state": state, "events": result["events"],
+            "peak_in_flight": result["peak_in_flight"]}

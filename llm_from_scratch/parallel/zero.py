@@ -41,7 +41,8 @@ def _padded(numel: int, world: int) -> int:
 
 def _flatten(params: list[torch.Tensor], world: int) -> torch.Tensor:
     flat = torch.cat([p.detach().reshape(-1).float() for p in params])
-    return torch.cat([flat, flat.new_zeros(_padded(flat.numel(), world) - flat.numel())])
+    pad = _padded(flat.numel(), world) - flat.numel()
+    return torch.cat([flat, flat.new_zeros(pad)])
 
 
 class ZeroOptimizer:
@@ -61,7 +62,7 @@ class ZeroOptimizer:
         **defaults: Any,
     ) -> None:
         if stage not in (1, 2):
-            raise ValueError(f"stage must be 1 or 2 (use FullyShardedUnit for 3): {stage}")
+            raise ValueError(f"stage must be 1 or 2 (3: FullyShardedUnit), got {stage}")
         self.stage = stage
         self.world, self.rank = dist.get_world_size(), dist.get_rank()
         groups = list(params)
@@ -175,7 +176,8 @@ class FullyShardedUnit(nn.Module):
     gathered weights (and the unit's activations) are dropped after forward
     and recomputed, with a second all-gather, during backward. Real FSDP
     keeps the activations and only re-gathers weights; the memory saved on
-    parameters is the same. Frozen parameters stay replicated.
+    parameters is the same. Frozen parameters stay replicated (cast to
+    ``compute_dtype``).
     """
 
     def __init__(
@@ -193,7 +195,8 @@ class FullyShardedUnit(nn.Module):
         total = 0
         for mod in _own_modules(module):
             for name, p in list(mod.named_parameters(recurse=False)):
-                if not p.requires_grad:
+                if not p.requires_grad:  # frozen: replicated, in the compute dtype
+                    p.data = p.data.to(compute_dtype)
                     continue
                 if id(p) not in offsets:  # tied weights share one slot
                     offsets[id(p)] = total
