@@ -62,7 +62,8 @@ def main() -> None:
         merge.append(time.perf_counter() - start)
     print(f"corpus: {len(corpus.encode()) / 1e6:.2f} MB, vocab_size {args.vocab_size}")
     print(f"HF tokenizers (Rust)  {min(ref):6.2f} s")
-    print(f"ours (train_bpe)      {min(ours):6.2f} s   ratio {min(ours) / min(ref):.2f}x")
+    ratio = min(ours) / min(ref)
+    print(f"ours (train_bpe)      {min(ours):6.2f} s   ratio {ratio:.2f}x")
     print(f"  of which counting   {min(count):6.2f} s, merging {min(merge):.2f} s")
 
 

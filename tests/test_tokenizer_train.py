@@ -146,3 +146,34 @@ def test_patterns_are_tiktokens_own() -> None:
     source = inspect.getsource(openai_public)
     assert GPT2_PATTERN == openai_public.r50k_pat_str
     assert f'r"""{GPT4_PATTERN}"""' in source  # cl100k_base's pat_str
+
+
+ASCII_TEXT = st.text(st.characters(max_codepoint=127), max_size=40) | st.lists(
+    st.sampled_from(["'s", "'LL", " ", "  ", "\n", "\r\n", "\t", "ab", "12345",
+                     "!?", "\x0b", "\x1c", "x "]), max_size=10
+).map("".join)
+
+
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN])
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=ASCII_TEXT)
+def test_ascii_fast_path_splits_like_the_unicode_pattern(
+    pattern: str, text: str
+) -> None:
+    import regex
+
+    from llm_from_scratch.tokenizer.pretokenize import ascii_regex
+
+    fast = ascii_regex(pattern)
+    assert fast is not None
+    assert fast.findall(text) == regex.findall(pattern, text)
+
+
+def test_ascii_fast_path_on_the_corpus(shakespeare_sample: str) -> None:
+    import regex
+
+    from llm_from_scratch.tokenizer.pretokenize import ascii_regex
+
+    for pattern in (GPT2_PATTERN, GPT4_PATTERN):
+        expected = regex.findall(pattern, shakespeare_sample)
+        assert ascii_regex(pattern).findall(shakespeare_sample) == expected

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
@@ -33,12 +34,55 @@ GPT4_PATTERN = (
 )
 PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
 
+# The same patterns for pure-ASCII text, where a letter is [A-Za-z], a number
+# [0-9] and whitespace the six ASCII spaces (re.ASCII). The standard library's
+# ``re`` runs these about three times faster than ``regex`` runs the Unicode
+# patterns; tests check both split every ASCII string identically.
+ASCII_PATTERNS = {
+    GPT2_PATTERN: (
+        r"""'(?:[sdmt]|ll|ve|re)| ?[A-Za-z]++| ?[0-9]++| ?[^\sA-Za-z0-9]++|"""
+        r"""\s++$|\s+(?!\S)|\s"""
+    ),
+    GPT4_PATTERN: (
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\nA-Za-z0-9]?+[A-Za-z]++|[0-9]{1,3}+|"""
+        r""" ?[^\sA-Za-z0-9]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+    ),
+}
+
 
 def resolve_pattern(pattern: str) -> str:
     """Accept a pattern's short name ("gpt2", "gpt4") or a regex string."""
     if not isinstance(pattern, str) or not pattern:
         raise TypeError(f"pattern must be a non-empty str, got {pattern!r}")
     return PATTERNS.get(pattern, pattern)
+
+
+def ascii_regex(pattern: str) -> re.Pattern[str] | None:
+    """The fast ASCII-only version of a known pattern (None if there is none).
+
+    Possessive quantifiers need Python 3.11's ``re``; older versions get None.
+    """
+    ascii_pattern = ASCII_PATTERNS.get(resolve_pattern(pattern))
+    if ascii_pattern is None:
+        return None
+    try:
+        return re.compile(ascii_pattern, re.ASCII)
+    except re.error:
+        return None
+
+
+class Splitter:
+    """A compiled pattern that takes the ASCII fast path when it can."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = resolve_pattern(pattern)
+        self.unicode = regex.compile(self.pattern)
+        self.ascii = ascii_regex(self.pattern)
+
+    def findall(self, text: str) -> list[str]:
+        if self.ascii is not None and text.isascii():
+            return self.ascii.findall(text)
+        return self.unicode.findall(text)
 
 
 def check_special_tokens(special_tokens: Iterable[str]) -> list[str]:
@@ -88,18 +132,18 @@ def split_special(
 
 def pretokenize(text: str, pattern: str = GPT4_PATTERN) -> list[str]:
     """Split ordinary text (no special tokens) into pre-tokens."""
-    return regex.findall(resolve_pattern(pattern), text)
+    return Splitter(pattern).findall(text)
 
 
 def _count_chunk(args: tuple[str, str, list[str]]) -> Counter[str]:
     """Count the pre-tokens of one chunk, skipping special tokens."""
     text, pattern, special_tokens = args
-    compiled = regex.compile(pattern)
+    splitter = Splitter(pattern)
     special = special_regex(special_tokens)
     counts: Counter[str] = Counter()
     for segment, is_special in split_special(text, special):
         if not is_special:
-            counts.update(compiled.findall(segment))
+            counts.update(splitter.findall(segment))
     return counts
 
 

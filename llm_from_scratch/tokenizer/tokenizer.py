@@ -20,6 +20,7 @@ import regex
 from llm_from_scratch.tokenizer.bpe import bpe_encode
 from llm_from_scratch.tokenizer.pretokenize import (
     GPT4_PATTERN,
+    Splitter,
     check_special_tokens,
     default_workers,
     resolve_pattern,
@@ -47,6 +48,7 @@ class Tokenizer:
         self.name = name
         self.pattern = resolve_pattern(pattern)
         self._pat = regex.compile(self.pattern)
+        self._splitter = Splitter(self.pattern)
         self._ranks = dict(ranks)
         self.special_tokens = dict(special_tokens or {})
         self._check()
@@ -153,7 +155,7 @@ class Tokenizer:
         Speed comes from the cache: only pre-tokens never seen before run
         BPE; the rest is a C-level dictionary lookup per pre-token.
         """
-        pieces = self._pat.findall(_as_text(text))
+        pieces = self._splitter.findall(_as_text(text))
         cache = self._cache
         missing = set(pieces).difference(cache)
         if missing and len(cache) + len(missing) > CACHE_LIMIT:

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from llm_from_scratch.tokenizer.naive import merge_word
 from llm_from_scratch.tokenizer.pretokenize import (
@@ -140,6 +140,7 @@ def train_bpe(
     pattern: str = GPT4_PATTERN,
     num_workers: int | None = None,
     progress: bool = False,
+    on_merge: Callable[[tuple[bytes, bytes], int], None] | None = None,
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     """Train a byte-level BPE tokenizer.
 
@@ -160,7 +161,7 @@ def train_bpe(
     if not word_counts:
         raise ValueError("the training corpus is empty (no text outside specials)")
     num_merges = vocab_size - 256 - len(specials)
-    merges = bpe_merges(word_counts, num_merges, progress=progress)
+    merges = bpe_merges(word_counts, num_merges, progress, on_merge)
     if len(merges) < num_merges:
         raise ValueError(
             f"the corpus supports only {len(merges)} merges: vocab_size can be at "
