@@ -91,9 +91,9 @@ def bpe_merges(
         delta: dict[Pair, int] = defaultdict(int)
         for i in where.pop(best):
             old = words[i]
-            new = merge_word(old, best, new_id)
-            if len(new) == len(old):
+            if len(old) < 2 or best not in zip(old, old[1:]):
                 continue  # stale index entry: the pair left this word earlier
+            new = merge_word(old, best, new_id)
             freq = freqs[i]
             # Only pairs touching a merge site change: they contain a, b or new.
             for pair in zip(old, old[1:]):
