@@ -68,7 +68,12 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, 
         state.setdefault(int(index), {})[name] = value
     for index, values in meta["scalars"].items():
         state.setdefault(int(index), {}).update(values)
-    return {"state": state, "param_groups": meta["param_groups"]}
+    # JSON turned tuples such as ``betas`` into lists; turn them back.
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+        for g in meta["param_groups"]
+    ]
+    return {"state": state, "param_groups": groups}
 
 
 def save_checkpoint(

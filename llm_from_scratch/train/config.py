@@ -30,7 +30,8 @@ class TrainConfig:
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
     fast: bool = False
-    # data: "book" = the data chapter's shards, or paths to two shard manifests
+    # data: "book" = the data chapter's shards; "bytes" = Shakespeare as raw
+    # bytes (no tokenizer); "manifests" = the two shard manifests below
     data: str = "book"
     train_manifest: str | None = None
     val_manifest: str | None = None
@@ -98,8 +99,8 @@ class TrainConfig:
             "cpu", "cuda", "mps"
         ):
             _fail("device", self.device, "'auto', 'cpu', 'cuda[:N]' or 'mps'")
-        if self.data not in ("book", "manifests"):
-            _fail("data", self.data, "'book' or 'manifests'")
+        if self.data not in ("book", "bytes", "manifests"):
+            _fail("data", self.data, "'book', 'bytes' or 'manifests'")
         if self.data == "manifests" and not (self.train_manifest and self.val_manifest):
             _fail("train_manifest", self.train_manifest,
                   "a path (with val_manifest) when data='manifests'")

@@ -8,12 +8,15 @@ for the book's shards or for any pair of shard manifests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
 from llm_from_scratch.train.config import TrainConfig
+from llm_from_scratch.utils import cache_dir
 
 
 class Batches(Protocol):
@@ -51,10 +54,67 @@ def bytes_per_token(val: Any, tokenizer: Any, limit: int = 200_000) -> float:
     return len(tokenizer.decode(text_ids).encode("utf-8")) / len(ids)
 
 
+class ByteTokenizer:
+    """UTF-8 bytes as tokens (ids 0-255) plus an end-of-text id 256.
+
+    The tokenizer-free baseline: with it, bits per byte is simply the loss in
+    bits, and a BPE model's gain is measured against it in the same units.
+    """
+
+    vocab_size = 257
+    eot_id = 256
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    encode = encode_ordinary
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return bytes(i for i in ids if i != self.eot_id).decode("utf-8", "replace")
+
+
+def byte_shards(
+    texts: Sequence[str], out_dir: str | Path, val_fraction: float = 0.1
+) -> tuple[Path, Path]:
+    """Write byte-level train/val shards of ``texts``; return the two manifests.
+
+    The last ``val_fraction`` of the documents (at least one) is held out, so
+    validation text is never seen in training.
+    """
+    from llm_from_scratch.data import write_shards
+
+    if len(texts) < 2:
+        raise ValueError(f"need at least 2 documents (train and val), got {len(texts)}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = max(1, round(val_fraction * len(texts)))
+    out, tok, manifests = Path(out_dir), ByteTokenizer(), []
+    for name, part in (("train", texts[:-n_val]), ("val", texts[-n_val:])):
+        n_bytes = sum(len(t.encode("utf-8")) for t in part)
+        meta = {"tokenizer": "bytes", "bytes_per_token": n_bytes / (n_bytes + len(part))}
+        manifests.append(write_shards(part, tok, out, prefix=name, metadata=meta))
+    return manifests[0], manifests[1]
+
+
+def shakespeare_bytes() -> tuple[Path, Path]:
+    """Byte-level shards of the book's Shakespeare corpus (cached)."""
+    from llm_from_scratch.corpora import shakespeare
+
+    out = cache_dir("byte-shards", "shakespeare-modern")
+    train, val = out / "train_manifest.json", out / "val_manifest.json"
+    if not (train.is_file() and val.is_file()):
+        train, val = byte_shards([t.text for t in shakespeare()], out)
+    return train, val
+
+
 def open_data(config: TrainConfig) -> TrainData:
-    """The run's data: the book's shards, or two shard manifests from the config."""
+    """The run's data: the book's shards, Shakespeare as bytes, or two manifests."""
     from llm_from_scratch.data import TokenShards
 
+    if config.data == "bytes":
+        train_path, val_path = shakespeare_bytes()
+        config = replace(config, data="manifests", train_manifest=str(train_path),
+                         val_manifest=str(val_path))
     if config.data == "book":
         from llm_from_scratch.data import book_shards
 
@@ -65,8 +125,8 @@ def open_data(config: TrainConfig) -> TrainData:
     else:
         train = TokenShards(config.train_manifest)
         val = TokenShards(config.val_manifest)
-        tokenizer = None
         meta = val.manifest.get("metadata", {})
+        tokenizer = ByteTokenizer() if meta.get("tokenizer") == "bytes" else None
         bpt = config.bytes_per_token or meta.get("bytes_per_token")
     if train.vocab_size != val.vocab_size:
         raise ValueError(
