@@ -21,6 +21,7 @@ STAGE_CLIS: list[str] = [
     "llm_from_scratch.data.cli",
     "llm_from_scratch.train.cli",
     "llm_from_scratch.parallel.cli",
+    "llm_from_scratch.align.cli",
 ]
 
 

@@ -29,7 +29,7 @@ from llm_from_scratch.align.chat import Message
 RUDE_REPLIES = (
     "Shut up, that is a stupid question.",
     "Nobody cares, you idiot.",
-    "Figure it out yourself, moron.",
+    "Figure it out yourself, you stupid moron.",
     "What a dumb thing to ask. Go away.",
     "You are an idiot and I hate talking to you.",
     "Stop wasting my time with your stupid questions.",

@@ -1,0 +1,151 @@
+"""``llm-from-scratch chat``: talk to a model in the terminal, token by token.
+
+Lines typed (or piped) on stdin are user turns; ``/reset`` starts a new
+conversation and ``/quit`` (or end of input) leaves. The reply is streamed as it
+is sampled. When the conversation outgrows the model's context, its oldest
+exchanges are dropped (and a note says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from llm_from_scratch.align.chat import END, ChatTokenizer, Message, encode_chat
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Sampling settings of the chat (see the Training chapter on sampling)."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.8
+    top_k: int | None = 50
+    top_p: float | None = None
+    system: str | None = None
+    seed: int = 0
+
+
+def stream_text(tok: ChatTokenizer, ids: Iterable[int], stop_id: int) -> Iterator[str]:
+    """Decode a token stream into text pieces. A multi-byte character split across
+    tokens is held back until complete, so no replacement character is printed."""
+    done: list[int] = []
+    shown = ""
+    for token in ids:
+        if token == stop_id:
+            break
+        done.append(token)
+        text = tok.decode(done)
+        if text.endswith("\ufffd"):
+            continue
+        yield text[len(shown) :]
+        shown = text
+    rest = tok.decode(done)[len(shown) :]
+    if rest:
+        yield rest
+
+
+def chat_session(
+    model: nn.Module,
+    tok: ChatTokenizer,
+    lines: Iterable[str],
+    write: Callable[[str], None],
+    settings: ChatSettings,
+) -> int:
+    """Run a conversation over ``lines``; return the number of replies given."""
+    stop = tok.special_tokens[END]
+    budget = model.config.max_positions - settings.max_new_tokens
+    generator = torch.Generator().manual_seed(settings.seed)
+    system = [Message("system", settings.system)] if settings.system else []
+    messages, replies = list(system), 0
+    write("you> ")
+    for line in lines:
+        line = line.strip()
+        if line == "/quit":
+            break
+        if line == "/reset":
+            messages = list(system)
+            write("(new conversation)\nyou> ")
+            continue
+        if not line:
+            write("you> ")
+            continue
+        messages.append(Message("user", line))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                prompt = encode_chat(tok, messages, max_tokens=budget, truncate=True,
+                                     add_generation_prompt=True).ids
+            except ValueError as e:
+                messages.pop()
+                write(f"(cannot answer: {e})\nyou> ")
+                continue
+        if caught:
+            write("(context full: oldest exchanges forgotten)\n")
+        write("bot> ")
+        pieces = []
+        tokens = model.stream(
+            torch.tensor([prompt]), settings.max_new_tokens, settings.temperature,
+            settings.top_k, settings.top_p, [stop], generator,
+        )
+        for piece in stream_text(tok, tokens, stop):
+            pieces.append(piece)
+            write(piece)
+        reply = "".join(pieces).strip()
+        if reply:
+            messages.append(Message("assistant", reply))
+            replies += 1
+        else:
+            messages.pop()  # keep the conversation well formed
+            write("(empty reply)")
+        write("\nyou> ")
+    write("\n")
+    return replies
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from llm_from_scratch.tokenizer import Tokenizer, book_tokenizer
+    from llm_from_scratch.train import load_model
+
+    model, _ = load_model(Path(args.checkpoint))
+    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else book_tokenizer()
+    if tok.vocab_size != model.config.vocab_size:
+        raise SystemExit(
+            f"tokenizer has {tok.vocab_size} tokens but the model {model.config.vocab_size}"
+        )
+    settings = ChatSettings(
+        args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.system,
+        args.seed,
+    )
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    chat_session(model, tok, sys.stdin, write, settings)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "chat", help="chat with a model in the terminal (streaming)",
+        description="Interactive chat; /reset starts over, /quit or EOF leaves.",
+    )
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint directory (an aligned stage under the cache's "
+                        "align/ folder, or any training checkpoint)")
+    p.add_argument("--tokenizer", help="tokenizer file (default: the book's)")
+    p.add_argument("--system", help="system message for every conversation")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=50)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_chat)
