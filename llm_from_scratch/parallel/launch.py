@@ -84,9 +84,10 @@ def run_parallel(
 
     Returns the list of return values in rank order; they travel as
     ``torch.save`` bytes loaded with ``weights_only=True``, so they must be
-    tensors, numbers, strings, or lists/tuples/dicts of them. Raises ``ParallelError`` with the traceback
-    of the first rank that fails and ``TimeoutError`` if the group has not
-    finished after ``timeout`` seconds; either way every rank is terminated.
+    tensors, numbers, strings, or lists/tuples/dicts of them. Raises
+    ``ParallelError`` with the traceback of the first rank that fails and
+    ``TimeoutError`` if the group has not finished after ``timeout`` seconds;
+    either way every rank is terminated.
     """
     if not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")

@@ -9,6 +9,7 @@ gathered to rank 0), so a test or a notebook cell can demand that they agree.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,3 +207,54 @@ def pipeline_run(
              if n in names}
     return {"losses": losses, "state": state, "events": result["events"],
             "peak_in_flight": result["peak_in_flight"]}
+
+
+def suite_run(
+    rank: int, world: int, exps: tuple[Experiment, ...], schemes: tuple[str, ...]
+) -> list[dict[str, dict[str, Any]]]:
+    """``scheme_runs`` for each experiment, in one process group."""
+    return [scheme_runs(rank, world, exp, schemes) for exp in exps]
+
+
+def collective_check(rank: int, world: int, numel: int) -> dict[str, Any]:
+    """Our ring collectives and torch's on the same random data, with the
+    bytes our ring actually sent."""
+    from llm_from_scratch.parallel.collectives import (
+        ring_all_gather,
+        ring_all_reduce,
+        ring_reduce_scatter,
+    )
+
+    data = torch.randn(numel, generator=torch.Generator().manual_seed(rank))
+    COMM_LOG.reset()
+    ours = ring_all_reduce(data)
+    sent_all_reduce = COMM_LOG.total()
+    theirs = data.clone()
+    dist.all_reduce(theirs)
+    chunk = numel // world * world
+    ours_rs = ring_reduce_scatter(data[:chunk])
+    theirs_rs = torch.empty(chunk // world)
+    dist.reduce_scatter_single(theirs_rs, data[:chunk].clone())
+    ours_ag = ring_all_gather(data[:4])
+    theirs_ag = torch.empty(4 * world)
+    dist.all_gather_single(theirs_ag, data[:4].clone())
+    return {
+        "all_reduce": (ours, theirs), "reduce_scatter": (ours_rs, theirs_rs),
+        "all_gather": (ours_ag, theirs_ag), "sent_all_reduce": sent_all_reduce,
+    }
+
+
+def fail_on_rank(rank: int, world: int, bad_rank: int) -> int:
+    """Rank ``bad_rank`` raises while the others wait in a collective:
+    the launcher must still return promptly with that rank's error."""
+    if rank == bad_rank:
+        raise RuntimeError(f"rank {rank} failed on purpose")
+    dist.all_reduce(torch.ones(1))  # would wait forever for bad_rank
+    return rank
+
+
+def sleep_on_rank(rank: int, world: int, seconds: float) -> int:
+    """Rank 1 hangs (a stuck data loader, say): the launcher must time out."""
+    if rank == 1:
+        time.sleep(seconds)
+    return rank
