@@ -151,3 +151,21 @@ def test_torch_compile_equals_eager():
     idx = torch.randint(0, 97, (2, 16))
     compiled = torch.compile(m)
     torch.testing.assert_close(compiled(idx), m(idx), rtol=1e-5, atol=1e-5)
+
+
+def test_toy_training_lowers_the_loss_deterministically():
+    from llm_from_scratch.model.toy_training import encode_chars, loss_per_position, train_toy
+
+    tokens, vocab = encode_chars("to be or not to be, that is the question. " * 40)
+    cfg = dict(vocab_size=len(vocab), d_model=32, n_layers=1, n_heads=2, max_seq_len=32)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        m = Transformer(ModelConfig(**cfg))
+        runs.append(train_toy(m, tokens, steps=30, seq_len=32, batch_size=8, lr=1e-2))
+    assert runs[0] == runs[1]
+    assert runs[0]["loss"][-1] < 0.6 * runs[0]["loss"][0]
+    per_pos = loss_per_position(m, tokens, 32, n_windows=4)
+    assert per_pos.shape == (32,) and torch.isfinite(per_pos).all()
+    with pytest.raises(ValueError, match="empty"):
+        encode_chars("")

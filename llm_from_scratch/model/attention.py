@@ -27,7 +27,7 @@ def scaled_dot_product_attention(
     Dividing by sqrt(d) keeps the scores' variance near 1 whatever the head size, so
     the softmax does not saturate at initialisation.
     """
-    scores = (q @ k.mT) / math.sqrt(q.shape[-1])
+    scores = (q / math.sqrt(q.shape[-1])) @ k.mT  # scale q: T*d numbers, not T*T
     if mask is not None:
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be boolean (True = attend), got {mask.dtype}")
@@ -83,8 +83,10 @@ class Attention(nn.Module):
         else:
             if mask is None:
                 mask = causal_mask(T, device=x.device)
-            g = H // Hkv  # query heads per kv head: broadcast instead of copying k, v
-            q = q.view(B, Hkv, g, T, hd)
-            out = scaled_dot_product_attention(q, k[:, :, None], v[:, :, None], mask)
+            # the g query heads that share a kv head are stacked along time: one
+            # matmul against that kv head, and no copies of k and v
+            g = H // Hkv
+            q = q.reshape(B, Hkv, g * T, hd)
+            out = scaled_dot_product_attention(q, k, v, mask.repeat(g, 1))
             out = out.view(B, H, T, hd)
         return self.wo(out.transpose(1, 2).reshape(B, T, H * hd))

@@ -77,15 +77,34 @@ def silu(x: Tensor) -> Tensor:
     return x * torch.sigmoid(x)
 
 
+class _Softmax(torch.autograd.Function):
+    """Softmax with its backward written out: for y = softmax(x) and upstream
+    gradient g, dL/dx = y * (g - sum(g * y)). One line instead of autograd
+    differentiating max, exp, sum and divide separately (and saving each input)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, dim: int) -> Tensor:  # type: ignore[override]
+        x_max = x.amax(dim=dim, keepdim=True)
+        # a row of only -inf (nothing to attend to) gives 0, not 0/0
+        x_max = torch.where(torch.isfinite(x_max), x_max, torch.zeros_like(x_max))
+        e = torch.exp(x - x_max)
+        y = e / e.sum(dim=dim, keepdim=True).clamp_min(torch.finfo(e.dtype).tiny)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (y,) = ctx.saved_tensors
+        return y * (g - (g * y).sum(dim=ctx.dim, keepdim=True)), None
+
+
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """exp(x - max) / sum: subtracting the max keeps exp() from overflowing.
 
-    Rows that are all -inf (nothing to attend to) would give 0/0; they return 0.
+    Rows that are all -inf (nothing to attend to) return 0 instead of NaN.
     """
-    x_max = x.amax(dim=dim, keepdim=True)
-    x_max = torch.where(torch.isfinite(x_max), x_max, torch.zeros_like(x_max))
-    e = torch.exp(x - x_max)
-    return e / e.sum(dim=dim, keepdim=True).clamp_min(torch.finfo(e.dtype).tiny)
+    return _Softmax.apply(x, dim)
 
 
 class FeedForward(nn.Module):
