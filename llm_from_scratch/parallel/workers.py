@@ -166,6 +166,12 @@ def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str,
             total /= world
         losses.append(float(total))
     sent = dict(COMM_LOG.sent)
+    inner = opt.optimizer if isinstance(opt, ZeroOptimizer) else opt
+    memory = {
+        "params": sum(_local_bytes(p) for p in runner.parameters()),
+        "optimizer": sum(_local_bytes(t) for st in inner.state.values()
+                         for t in st.values() if torch.is_tensor(t) and t.dim()),
+    }
     if scheme in ("zero3", "zero3_bf16"):
         state = _zero3_state(model, runner)
     elif scheme == "tp":
@@ -175,8 +181,14 @@ def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str,
     else:
         state = _named(model)
     if rank != 0:
-        return {"losses": losses, "sent": sent}
-    return {"losses": losses, "state": state, "sent": sent}
+        return {"losses": losses, "sent": sent, "memory": memory}
+    return {"losses": losses, "state": state, "sent": sent, "memory": memory}
+
+
+def _local_bytes(t: torch.Tensor) -> int:
+    """Bytes this rank stores for ``t`` (its shard, for a DTensor)."""
+    t = t.to_local() if hasattr(t, "to_local") else t
+    return t.numel() * t.element_size()
 
 
 def scheme_runs(
@@ -185,6 +197,13 @@ def scheme_runs(
     """Several schemes one after another in the same process group (starting
     processes costs seconds; a tiny run costs milliseconds)."""
     return {scheme: scheme_run(rank, world, exp, scheme) for scheme in schemes}
+
+
+def pipeline_runs(
+    rank: int, world: int, exp: Experiment, schedules: tuple[str, ...], n_micro: int
+) -> dict[str, dict[str, Any]]:
+    """``pipeline_run`` for several schedules in one process group."""
+    return {s: pipeline_run(rank, world, exp, s, n_micro) for s in schedules}
 
 
 def pipeline_run(
@@ -258,3 +277,15 @@ def sleep_on_rank(rank: int, world: int, seconds: float) -> int:
     if rank == 1:
         time.sleep(seconds)
     return rank
+
+
+def collective_timings(
+    rank: int, world: int, sizes: tuple[int, ...], repeats: int = 3
+) -> dict[str, list[float]]:
+    """Median seconds of our ring all-reduce and gloo's, per float32 size."""
+    from llm_from_scratch.parallel.collectives import time_collective
+
+    return {
+        "ring": [time_collective("all_reduce", n, repeats, ring=True) for n in sizes],
+        "gloo": [time_collective("all_reduce", n, repeats) for n in sizes],
+    }
