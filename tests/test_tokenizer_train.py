@@ -88,6 +88,7 @@ def test_inputs_path_text_and_iterable_agree(tmp_path: Path) -> None:
     assert merges == joined
 
 
+@pytest.mark.timeout(120)
 def test_parallel_counting_equals_serial(shakespeare_sample: str) -> None:
     text = "<|endoftext|>".join([shakespeare_sample[i::3] for i in range(3)] * 4)
     serial = count_pretokens(text, GPT4_PATTERN, ["<|endoftext|>"], num_workers=1)
@@ -177,3 +178,31 @@ def test_ascii_fast_path_on_the_corpus(shakespeare_sample: str) -> None:
     for pattern in (GPT2_PATTERN, GPT4_PATTERN):
         expected = regex.findall(pattern, shakespeare_sample)
         assert ascii_regex(pattern).findall(shakespeare_sample) == expected
+
+
+@pytest.mark.timeout(120)
+def test_files_are_streamed_in_pieces_cut_at_special_tokens(tmp_path: Path) -> None:
+    from llm_from_scratch.tokenizer.pretokenize import read_chunks
+
+    docs = [TEXT[i:] for i in range(0, 300, 7)]
+    text = "<|endoftext|>".join(docs)
+    path = tmp_path / "docs.txt"
+    path.write_text(text, encoding="utf-8")
+    pieces = list(read_chunks(path, ["<|endoftext|>"], block_chars=100))
+    assert "".join(pieces) == text and len(pieces) > 10
+    assert all(p.startswith("<|endoftext|>") for p in pieces[1:])
+    assert list(read_chunks(path, [], block_chars=100)) == [text]  # no safe cut
+    specials = ["<|endoftext|>"]
+    assert train_bpe(path, 320, specials) == train_bpe(text, 320, specials)
+    serial = count_pretokens(text, GPT4_PATTERN, specials, num_workers=1)
+    batched = count_pretokens(read_chunks(path, specials, 100), GPT4_PATTERN,
+                              specials, num_workers=2, min_parallel_chars=0,
+                              batch_chars=500)
+    assert batched == serial
+
+
+def test_non_utf8_file_fails_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        train_bpe(path, 300)

@@ -179,12 +179,16 @@ def count_pretokens(
     special_tokens: Iterable[str] = (),
     num_workers: int | None = None,
     min_parallel_chars: int = 1 << 20,
+    batch_chars: int = 1 << 25,
 ) -> Counter[bytes]:
     """Count every pre-token (as UTF-8 bytes) in a text or an iterable of texts.
 
     This is the only pass over the corpus that BPE training needs: merges
-    then work on the (far fewer) distinct pre-tokens, weighted by count. A
-    large single text is counted in parallel, in chunks cut at special tokens.
+    then work on the (far fewer) distinct pre-tokens, weighted by count.
+    Texts are taken in batches of about ``batch_chars`` characters (memory
+    stays bounded for a stream of documents); a batch of at least
+    ``min_parallel_chars`` is counted by ``num_workers`` processes. A single
+    large text is first cut into chunks just before special tokens.
     """
     pattern = resolve_pattern(pattern)
     specials = check_special_tokens(special_tokens)
@@ -197,17 +201,69 @@ def count_pretokens(
             chunks = chunk_at_specials(texts, specials, 4 * workers)
     else:
         chunks = texts
-    jobs = ((_checked(c), pattern, specials) for c in chunks)
     total: Counter[str] = Counter()
-    if isinstance(chunks, list) and len(chunks) > 1:
-        context = mp.get_context("fork" if os.name == "posix" else "spawn")
-        with context.Pool(min(workers, len(chunks))) as pool:
-            for counts in pool.imap(_count_chunk, jobs):
+    pool = None
+    try:
+        for batch in _batches(chunks, batch_chars):
+            jobs = [(text, pattern, specials) for text in batch]
+            size = sum(map(len, batch))
+            if workers > 1 and len(batch) > 1 and size >= min_parallel_chars:
+                if pool is None:
+                    context = mp.get_context("fork" if os.name == "posix" else "spawn")
+                    pool = context.Pool(workers)
+                results = pool.imap_unordered(_count_chunk, jobs)
+            else:
+                results = map(_count_chunk, jobs)
+            for counts in results:
                 total.update(counts)
-    else:
-        for job in jobs:
-            total.update(_count_chunk(job))
+    finally:
+        if pool is not None:
+            pool.terminate()
     return Counter({k.encode("utf-8"): v for k, v in total.items()})
+
+
+def _batches(chunks: Iterable[str], batch_chars: int) -> Iterator[list[str]]:
+    """Group texts into lists of about ``batch_chars`` characters."""
+    batch: list[str] = []
+    size = 0
+    for chunk in chunks:
+        batch.append(_checked(chunk))
+        size += len(chunk)
+        if size >= batch_chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def read_chunks(
+    path: str | os.PathLike,
+    special_tokens: Iterable[str] = (),
+    block_chars: int = 1 << 22,
+) -> Iterator[str]:
+    """Yield a UTF-8 file's text in pieces that end just before a special token.
+
+    Pre-tokens never span a special token, so counting the pieces separately
+    is exact, and a file larger than memory can be counted. A file without
+    special tokens has no safe cut and is yielded whole.
+    """
+    special = special_regex(check_special_tokens(special_tokens))
+    buffer = ""
+    with open(path, encoding="utf-8", newline="") as file:  # keep \r\n as is
+        try:
+            while block := file.read(block_chars):
+                buffer += block
+                last = None
+                if special is not None:
+                    for last in special.finditer(buffer):
+                        pass
+                if last is not None and last.start() > 0:
+                    yield buffer[: last.start()]
+                    buffer = buffer[last.start() :]
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path} is not valid UTF-8 ({err.reason})") from None
+    if buffer:
+        yield buffer
 
 
 def _checked(text: object) -> str:

@@ -30,6 +30,7 @@ from llm_from_scratch.tokenizer.pretokenize import (
     GPT4_PATTERN,
     check_special_tokens,
     count_pretokens,
+    read_chunks,
 )
 
 Pair = tuple[int, int]
@@ -119,13 +120,15 @@ def bpe_merges(
     return merges
 
 
-def _read_input(input: str | os.PathLike | Iterable[str]) -> str | Iterable[str]:
-    """A path is read as UTF-8; a str is the text itself; else texts."""
+def _read_input(
+    input: str | os.PathLike | Iterable[str], special_tokens: list[str]
+) -> str | Iterable[str]:
+    """A path is streamed from disk; a str is the text itself; else texts."""
     if isinstance(input, os.PathLike):
         path = Path(input)
         if not path.is_file():
             raise FileNotFoundError(f"training corpus {path} does not exist")
-        return path.read_text(encoding="utf-8")
+        return read_chunks(path, special_tokens)
     if isinstance(input, (bytes, bytearray)):
         raise TypeError("input must be str text, a path or texts, not bytes")
     if isinstance(input, str) or isinstance(input, Iterable):
@@ -144,7 +147,7 @@ def train_bpe(
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     """Train a byte-level BPE tokenizer.
 
-    ``input`` is a ``pathlib.Path`` (read as UTF-8), a ``str`` holding the
+    ``input`` is a ``pathlib.Path`` (UTF-8, streamed), a ``str`` holding the
     text itself, or an iterable of ``str`` documents. Returns the vocabulary
     (ids 0-255 are the bytes, then one id per merge in order, then the special
     tokens) and the ordered merges. ``vocab_size`` counts the special tokens.
@@ -157,7 +160,8 @@ def train_bpe(
             f"vocab_size must be >= 256 + {len(specials)} special tokens "
             f"= {256 + len(specials)}, got {vocab_size}"
         )
-    word_counts = count_pretokens(_read_input(input), pattern, specials, num_workers)
+    texts = _read_input(input, specials)
+    word_counts = count_pretokens(texts, pattern, specials, num_workers)
     if not word_counts:
         raise ValueError("the training corpus is empty (no text outside specials)")
     num_merges = vocab_size - 256 - len(specials)
