@@ -148,3 +148,13 @@ def test_grpo_config_validation() -> None:
         GRPOConfig(group_size=1)
     with pytest.raises(ValueError, match="kl_coef"):
         GRPOConfig(kl_coef=-1)
+
+
+def test_sample_groups_batches_equal_lengths_like_single_calls() -> None:
+    from llm_from_scratch.align.grpo import sample_groups
+
+    model = tiny_model()
+    prompts = [[1, 2, 3], [4, 5], [6, 7, 8]]
+    groups = sample_groups(model, prompts, 3, 4, 0.0, END, torch.Generator())
+    for p, group in zip(prompts, groups):
+        assert group == sample_group(model, p, 3, 4, 0.0, END, torch.Generator())

@@ -60,21 +60,40 @@ class GRPOConfig:
 
 
 @torch.no_grad()
+def sample_groups(
+    policy: nn.Module, prompts: Sequence[Sequence[int]], n: int, max_new_tokens: int,
+    temperature: float, stop_id: int, generator: torch.Generator,
+) -> list[list[list[int]]]:
+    """``n`` sampled completions per prompt, each cut after its stop token.
+
+    Prompts of equal length share one batched ``generate`` call (the model has
+    no padding mask, so unequal ones cannot).
+    """
+    by_length: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_length.setdefault(len(p), []).append(i)
+    groups: list[list[list[int]]] = [[] for _ in prompts]
+    for length, members in sorted(by_length.items()):
+        idx = torch.tensor([list(prompts[i]) for i in members for _ in range(n)])
+        out = policy.generate(
+            idx, max_new_tokens, temperature=temperature, stop_tokens=[stop_id],
+            generator=generator,
+        )[:, length:].tolist()
+        for k, i in enumerate(members):
+            for row in out[k * n : (k + 1) * n]:
+                end = row.index(stop_id) + 1 if stop_id in row else len(row)
+                groups[i].append(row[:end])
+    return groups
+
+
 def sample_group(
     policy: nn.Module, prompt: Sequence[int], n: int, max_new_tokens: int,
     temperature: float, stop_id: int, generator: torch.Generator,
 ) -> list[list[int]]:
     """``n`` sampled completions of one prompt, each cut after its stop token."""
-    idx = torch.tensor([list(prompt)] * n, dtype=torch.long)
-    out = policy.generate(
-        idx, max_new_tokens, temperature=temperature, stop_tokens=[stop_id],
-        generator=generator,
-    )[:, len(prompt) :]
-    completions = []
-    for row in out.tolist():
-        end = row.index(stop_id) + 1 if stop_id in row else len(row)
-        completions.append(row[:end])
-    return completions
+    return sample_groups(
+        policy, [prompt], n, max_new_tokens, temperature, stop_id, generator
+    )[0]
 
 
 def rollout_batch(
@@ -113,11 +132,8 @@ def grpo_train(
         policy.eval()
         pick = torch.randint(len(prompts), (c.prompts_per_iteration,), generator=generator)
         batch_prompts = [prompts[int(i)] for i in pick]
-        groups = [
-            sample_group(policy, p, c.group_size, c.max_new_tokens, c.temperature,
-                         stop_id, generator)
-            for p in batch_prompts
-        ]
+        groups = sample_groups(policy, batch_prompts, c.group_size, c.max_new_tokens,
+                               c.temperature, stop_id, generator)
         rewards = torch.tensor(
             [list(map(float, reward_fn(p, g))) for p, g in zip(batch_prompts, groups)]
         )

@@ -1,0 +1,86 @@
+"""The cached recipe: stages train once, reload from the cache, and retrain when
+their config, data or starting weights change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from test_align_support import ByteChatTokenizer, single_thread, tiny_model
+
+from llm_from_scratch.align import pipeline
+from llm_from_scratch.align.dpo import DPOConfig
+from llm_from_scratch.align.grpo import GRPOConfig
+from llm_from_scratch.align.reward import RewardConfig
+from llm_from_scratch.align.sft import SFTConfig
+from llm_from_scratch.train import TrainConfig
+
+__all__ = ["single_thread"]  # the autouse fixture, imported
+
+TOK = ByteChatTokenizer()
+RECIPE = pipeline.RecipeConfig(
+    max_tokens=64,
+    sft=SFTConfig(steps=2, batch_size=4, warmup_steps=1),
+    reward=RewardConfig(steps=2, batch_size=4, warmup_steps=1, max_tokens=64),
+    dpo=DPOConfig(steps=2, batch_size=4, warmup_steps=1, max_tokens=64),
+    grpo=GRPOConfig(iterations=1, prompts_per_iteration=2, group_size=2,
+                    max_new_tokens=2),
+    rlhf=GRPOConfig(iterations=1, prompts_per_iteration=2, group_size=2,
+                    max_new_tokens=2),
+)
+
+
+class Judge:
+    def predict_proba(self, texts):  # noqa: ANN001, ANN201
+        return [0.0 for _ in texts]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("LLMFS_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_alignment_data_is_deterministic_and_fits() -> None:
+    data = pipeline.alignment_data(TOK, RECIPE)
+    assert data.fingerprint() == pipeline.alignment_data(TOK, RECIPE).fingerprint()
+    assert len(data.addition_train) == 70 and len(data.addition_test) == 30
+    assert data.pairs_train and data.pairs_val and data.chat_val and data.chat_train
+    other = pipeline.alignment_data(TOK, replace(RECIPE, rude_fraction=0.3))
+    assert other.fingerprint() != data.fingerprint()
+
+
+@pytest.mark.slow
+def test_stages_cache_and_reload(cache) -> None:  # noqa: ANN001
+    base = tiny_model()
+    data = pipeline.alignment_data(TOK, RECIPE)
+    cfg = TrainConfig().to_dict()
+    pad = TOK.eot_id
+    sft = pipeline.sft_stage(base, TOK, data, RECIPE, cfg, pad)
+    again = pipeline.sft_stage(base, TOK, data, RECIPE, cfg, pad)
+    assert not sft.cached and again.cached and again.path == sft.path
+    assert again.history == sft.history
+    assert pipeline.weights_hash(again.model) == pipeline.weights_hash(sft.model)
+    assert pipeline.weights_hash(sft.model) != pipeline.weights_hash(base)
+    # a changed config is a different stage
+    longer = replace(RECIPE, sft=replace(RECIPE.sft, steps=3))
+    assert pipeline.sft_stage(base, TOK, data, longer, cfg, pad).path != sft.path
+
+    rm, history, _, cached = pipeline.reward_stage(sft.model, TOK, data, RECIPE, pad)
+    rm2, _, _, cached2 = pipeline.reward_stage(sft.model, TOK, data, RECIPE, pad)
+    assert not cached and cached2 and len(history) == 2
+    assert pipeline.weights_hash(rm) == pipeline.weights_hash(rm2)
+
+    dpo = pipeline.dpo_stage(sft.model, TOK, data, RECIPE, cfg, pad)
+    rl = pipeline.rl_stage(dpo.model, TOK, data, RECIPE, cfg, pad)
+    hack = pipeline.rm_rl_stage(sft.model, rm, TOK, data, RECIPE, cfg, pad, 0.0)
+    assert len(rl.history) == 1 and len(hack.history) == 1
+    assert (cache / "align").is_dir()
+    drift = pipeline.logprob_drift(dpo.model, sft.model, TOK, data.pairs_val[:8], pad, 64)
+    assert drift > 0
+    row = pipeline.evaluation_row(rl.model, TOK, replace(data, chat_val=data.chat_val[:4],
+                                  pairs_val=data.pairs_val[:4]), rm, Judge(), pad, 64)
+    assert set(row) == {"addition accuracy", "preference accuracy", "reward win rate",
+                        "toxic replies"}
+    assert all(0.0 <= v <= 1.0 for v in row.values())
