@@ -23,7 +23,12 @@ from llm_from_scratch.train.hardware import (
 from llm_from_scratch.train.loop import TrainResult, evaluate, train
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy, perplexity
 from llm_from_scratch.train.optim import AdamW, param_groups
-from llm_from_scratch.train.pretrained import book_config, book_model, load_model
+from llm_from_scratch.train.pretrained import (
+    book_checkpoint,
+    book_config,
+    book_model,
+    load_model,
+)
 from llm_from_scratch.train.schedule import lr_at
 from llm_from_scratch.train.sources import TrainData, open_data
 
@@ -37,6 +42,7 @@ __all__ = [
     "TrainData",
     "TrainResult",
     "bits_per_byte",
+    "book_checkpoint",
     "book_config",
     "book_model",
     "chinchilla",

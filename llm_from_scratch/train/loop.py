@@ -258,6 +258,7 @@ def train(
         bar = tqdm(total=config.steps, initial=start, desc="train", unit="step")
     saved: Path | None = None
     began = time.perf_counter()
+    earlier = history[-1]["time"] if history else 0.0  # seconds before a resume
     timed_seconds, timed_steps = 0.0, 0
     model.train()
     for step in range(start, config.steps):
@@ -297,6 +298,7 @@ def train(
             "loss": mean_across(loss_sum, info, device),
             "grad_norm": grad_norm,
             "tokens": (step + 1) * config.tokens_per_step * info.world_size,
+            "time": earlier + time.perf_counter() - began,
         }
         done = step + 1 == config.steps
         if (step + 1) % config.log_every == 0 or done:

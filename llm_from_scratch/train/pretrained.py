@@ -20,8 +20,8 @@ from llm_from_scratch.utils import cache_dir, full_size
 
 # The default CPU run (about 2-3 minutes on 2 cores); LLMFS_FULL=1 is bigger.
 BOOK_CONFIG = TrainConfig(
-    d_model=128, n_layers=4, n_heads=4, batch_size=16, seq_len=128, steps=500,
-    lr=3e-3, eval_every=100, eval_batches=8, progress=False,
+    d_model=128, n_layers=4, n_heads=4, batch_size=16, seq_len=128, steps=600,
+    lr=3e-3, eval_every=50, eval_batches=8, sample_every=200, progress=False,
 )
 FULL_CONFIG = replace(
     BOOK_CONFIG, d_model=384, n_layers=6, n_heads=6, batch_size=32, seq_len=256,
@@ -66,14 +66,24 @@ def book_config() -> TrainConfig:
     return FULL_CONFIG if full_size() else BOOK_CONFIG
 
 
-def book_model(config: TrainConfig | None = None) -> tuple[Any, TrainConfig]:
-    """The pretrained book model: from the cache, or trained now if missing."""
+def book_checkpoint(config: TrainConfig | None = None) -> Path:
+    """The default run's final checkpoint directory (trained now if missing).
+
+    An interrupted run resumes from its newest checkpoint instead of restarting.
+    """
     from llm_from_scratch.data import book_shards
     from llm_from_scratch.train.loop import train
 
     config = config or book_config()
     shards = book_shards()
     out = cache_dir("checkpoints", "book-" + run_key(config, [shards.train, shards.val]))
-    if latest_checkpoint(out) is None:
-        train(replace(config, out_dir=str(out), resume=True))
-    return load_model(out)
+    final = out / "checkpoints" / f"step_{config.steps:06d}"
+    if not (final / "state.json").is_file():
+        every = max(1, config.steps // 4)
+        train(replace(config, out_dir=str(out), resume=True, checkpoint_every=every))
+    return final
+
+
+def book_model(config: TrainConfig | None = None) -> tuple[Any, TrainConfig]:
+    """The pretrained book model and its config: from the cache, or trained now."""
+    return load_model(book_checkpoint(config))
