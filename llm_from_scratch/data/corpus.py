@@ -20,7 +20,7 @@ from llm_from_scratch.data.pipeline import CurationConfig, curate
 from llm_from_scratch.data.shards import VERSION, SupportsEncode, write_shards
 from llm_from_scratch.utils.paths import cache_dir
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2  # bump when the pipeline code changes its output
 
 
 @dataclass(frozen=True)

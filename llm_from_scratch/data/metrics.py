@@ -57,3 +57,27 @@ def pr_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not pos:
         raise ValueError("a PR curve needs at least one positive label")
     return tp / (tp + fp), tp / pos, thresholds
+
+
+def stage_scores(
+    rows: Sequence[dict], targets: dict[str, Sequence[str]]
+) -> list[dict[str, float | int | str]]:
+    """Score each stage against the injected labels it is meant to catch.
+
+    ``rows`` are ledger rows (``labels``, ``stage``); ``targets`` maps a stage
+    to its labels. Precision: of the pages the stage rejected, the fraction
+    carrying a target label. Recall: of the pages carrying one, the fraction
+    this stage rejected; "caught" also counts earlier stages.
+    """
+    out = []
+    for stage, labels in targets.items():
+        wanted = set(labels)
+        hit = [bool(wanted & set(r["labels"])) for r in rows]
+        at_stage = [r["stage"] == stage for r in rows]
+        anywhere = [r["stage"] is not None for r in rows]
+        precision, recall = precision_recall(at_stage, hit)
+        _, caught = precision_recall(anywhere, hit)
+        out.append({"stage": stage, "labels": ",".join(labels),
+                    "rejected": int(sum(at_stage)), "labelled": int(sum(hit)),
+                    "precision": precision, "recall": recall, "caught": caught})
+    return out

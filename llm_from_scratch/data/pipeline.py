@@ -271,6 +271,11 @@ class CurationReport:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
 
+    @classmethod
+    def load(cls, path: str | Path) -> CurationReport:
+        """Read a ``report.json`` written by ``curate``."""
+        return cls(**json.loads(Path(path).read_text()))
+
     def ledger_rows(self) -> list[dict[str, Any]]:
         """One row per input document: id, source, labels, stage, reason."""
         with open(self.ledger) as f:
@@ -317,9 +322,13 @@ class _Funnel:
         ]
 
 
-def _ledger_row(doc: Document, stage: str | None, reason: str | None) -> str:
+def _ledger_row(
+    doc: Document, stage: str | None, reason: str | None, duplicate_of: str | None = None
+) -> str:
     row = {"id": doc.id, "source": doc.source, "labels": doc.meta.get("labels", []),
            "stage": stage, "reason": reason}
+    if duplicate_of is not None:
+        row["duplicate_of"] = duplicate_of
     return json.dumps(row) + "\n"
 
 
@@ -377,8 +386,9 @@ def curate(
     funnel = _Funnel(config.examples_per_reason)
     spill_path, ledger_path = out / "pass1.jsonl", out / "ledger.jsonl"
     seen_ids: set[str] = set()
-    exact_seen: set[str] = set()
+    exact_seen: dict[str, str] = {}  # text hash -> id of the first document
     signatures: list[np.ndarray] = []
+    spilled_ids: list[str] = []
     sizes_in, pii_total = 0, Counter()
 
     def checked(docs: Iterable[Document]) -> Iterator[Document]:
@@ -409,12 +419,14 @@ def curate(
             if config.exact_dedup:
                 if o.exact_key in exact_seen:
                     funnel.rejected("exact_dedup", "exact duplicate", o.doc, size)
-                    ledger.write(_ledger_row(o.doc, "exact_dedup", "exact duplicate"))
+                    ledger.write(_ledger_row(o.doc, "exact_dedup", "exact duplicate",
+                                             exact_seen[o.exact_key]))
                     continue
-                exact_seen.add(o.exact_key)
+                exact_seen[o.exact_key] = o.doc.id
                 funnel.passed("exact_dedup", size, size)
             if o.signature is not None:
                 signatures.append(o.signature)
+            spilled_ids.append(o.doc.id)
             record = {"id": o.doc.id, "text": o.doc.text, "source": o.doc.source,
                       "meta": o.doc.meta}
             spill.write(json.dumps(record) + "\n")
@@ -429,7 +441,7 @@ def curate(
     docs_out = bytes_out = 0
     with open(spill_path) as spill, open(curated_path, "w") as cur, \
             open(ledger_path, "a") as ledger:
-        survivors = _near_dedup_filter(spill, reps, funnel, ledger)
+        survivors = _near_dedup_filter(spill, reps, spilled_ids, funnel, ledger)
         for rec, text, removed in _line_dedup(survivors, config, funnel, ledger):
             doc = Document(rec["id"], text, rec["source"],
                            {**rec["meta"], "lines_deduplicated": removed})
@@ -458,7 +470,7 @@ def curate(
 
 
 def _near_dedup_filter(
-    spill: Iterable[str], reps: list[int], funnel: _Funnel, ledger: Any
+    spill: Iterable[str], reps: list[int], ids: list[str], funnel: _Funnel, ledger: Any
 ) -> Iterator[dict[str, Any]]:
     for i, line in enumerate(spill):
         rec = json.loads(line)
@@ -466,7 +478,7 @@ def _near_dedup_filter(
         if reps and reps[i] != i:
             doc = Document(rec["id"], rec["text"], rec["source"], rec["meta"])
             funnel.rejected("near_dedup", "near duplicate", doc, size)
-            ledger.write(_ledger_row(doc, "near_dedup", "near duplicate"))
+            ledger.write(_ledger_row(doc, "near_dedup", "near duplicate", ids[reps[i]]))
             continue
         if reps:
             funnel.passed("near_dedup", size, size)

@@ -175,6 +175,19 @@ def features(text: str, buckets: int) -> list[int]:
     return [zlib.crc32(g.encode()) % buckets for g in grams]
 
 
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch threads. Tiny ops are *slower* with more
+    threads on a busy machine (threads wait for each other), so small models
+    train single-threaded."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class BagOfNgrams(nn.Module):
     """fastText: mean of n-gram embeddings, then a linear layer to one logit."""
 
@@ -208,7 +221,8 @@ class ToxicityClassifier:
         if not texts:
             return []
         ids, offsets = _pack(texts, self.config.buckets)
-        return torch.sigmoid(self.model(ids, offsets)).tolist()
+        with torch_threads(1):
+            return torch.sigmoid(self.model(ids, offsets)).tolist()
 
     def save(self, path: str | Path) -> None:
         from safetensors.torch import save_file
@@ -227,19 +241,6 @@ class ToxicityClassifier:
         model = BagOfNgrams(config.buckets, config.dim)
         model.load_state_dict(load_file(str(path)))
         return cls(model, config)
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch threads. Tiny ops are *slower* with more
-    threads on a busy machine (threads wait for each other), so small models
-    train single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_classifier(
