@@ -241,16 +241,19 @@ class Tokenizer:
     def encode_batch(
         self, texts: Sequence[str], num_workers: int | None = None
     ) -> list[list[int]]:
-        """``encode_ordinary`` over many documents, in several processes."""
+        """``encode_ordinary`` over many documents, in several processes.
+
+        Worth it for large corpora only: each result is pickled back to the
+        parent, which costs a good part of what the workers save.
+        """
         texts = [_as_text(t) for t in texts]
         workers = default_workers() if num_workers is None else num_workers
         if workers <= 1 or len(texts) < 2 * workers:
             return [self.encode_ordinary(t) for t in texts]
-        global _WORKER_TOKENIZER
-        _WORKER_TOKENIZER = self
         context = mp.get_context("fork" if os.name == "posix" else "spawn")
+        chunksize = max(1, min(64, len(texts) // (4 * workers)))
         with context.Pool(workers, _init_worker, (self,)) as pool:
-            return pool.map(_worker_encode, texts, chunksize=64)
+            return pool.map(_worker_encode, texts, chunksize=chunksize)
 
     # --- decoding -----------------------------------------------------------
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
