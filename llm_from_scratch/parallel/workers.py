@@ -289,3 +289,11 @@ def collective_timings(
         "ring": [time_collective("all_reduce", n, repeats, ring=True) for n in sizes],
         "gloo": [time_collective("all_reduce", n, repeats) for n in sizes],
     }
+
+
+def collectives_demo(
+    rank: int, world: int, numel: int, sizes: tuple[int, ...]
+) -> dict[str, Any]:
+    """``collective_check`` and ``collective_timings`` in one process group."""
+    return {"check": collective_check(rank, world, numel),
+            "timings": collective_timings(rank, world, sizes)}

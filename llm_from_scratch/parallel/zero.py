@@ -6,13 +6,15 @@ rank only uses to update the same numbers as every other rank. ZeRO
 (Rajbhandari et al., 2020) removes the redundancy in three stages:
 
 * **ZeRO-1** (``ZeroOptimizer(stage=1)``): rank ``r`` keeps Adam state for
-  only the ``r``-th ``1/p`` slice of the flattened parameters. After the
-  usual gradient all-reduce it updates its slice and all-gathers the slices.
-* **ZeRO-2** (``stage=2``): a reduce-scatter replaces the all-reduce, so each
-  rank only ever receives the gradient of its own slice. Same volume as one
-  all-reduce (reduce-scatter + all-gather), a ``p``-times smaller gradient.
-  To stay short, this version reduce-scatters once at ``step()``; DeepSpeed
-  does it bucket by bucket during backward so full gradients never coexist.
+  only the ``r``-th ``1/p`` piece of each parameter. At ``step()`` the
+  gradients are reduce-scattered (each rank receives the sum of its pieces
+  only), the pieces updated and all-gathered: together the volume of the
+  one all-reduce DDP does.
+* **ZeRO-2** (``stage=2``): the same, but each gradient is reduce-scattered
+  (and freed) by a hook the moment backward produces it, so a rank never
+  holds more than one full gradient, only its ``1/p`` pieces. (DeepSpeed
+  does this per bucket, overlapped with backward; we go one tensor at a
+  time, synchronously, to keep it short.)
 * **ZeRO-3 / FSDP** (``FullyShardedUnit``): parameters are sharded too. A
   unit (one transformer block) all-gathers its weights just before its
   forward, drops them after, all-gathers them again for backward, and
@@ -48,10 +50,13 @@ def _flatten(params: list[torch.Tensor], world: int) -> torch.Tensor:
 class ZeroOptimizer:
     """ZeRO-1/2 around any optimizer class, e.g. ``torch.optim.AdamW``.
 
-    ``params`` is an iterable of parameters or of param-group dicts (as for
-    torch optimizers); each group is flattened and sharded separately so
-    per-group settings such as ``weight_decay`` still apply. The model must
-    be replicated (same initial weights on every rank).
+    Each parameter is flattened, padded to a multiple of ``p`` and cut into
+    ``p`` pieces; rank ``r`` owns piece ``r`` of every parameter (the layout
+    FSDP2 uses), as an fp32 copy with its optimizer state. ``params`` may be
+    parameters or param-group dicts, so per-group settings such as
+    ``weight_decay`` still apply. The model must be replicated (the same
+    initial weights on every rank), and every rank must produce gradients
+    for the same parameters.
     """
 
     def __init__(
@@ -68,20 +73,29 @@ class ZeroOptimizer:
         groups = list(params)
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
-        seen: set[int] = set()
-        self.groups: list[list[nn.Parameter]] = []
-        shard_groups = []
+        self.params: list[nn.Parameter] = []
+        self.pieces: list[nn.Parameter] = []
+        piece_groups, seen = [], set()
         for group in groups:
             ps = [p for p in group["params"] if p.requires_grad and id(p) not in seen]
             seen.update(id(p) for p in ps)
             if not ps:
                 raise ValueError("a parameter group has no trainable parameters")
-            n = _padded(sum(p.numel() for p in ps), self.world) // self.world
-            shard = _flatten(ps, self.world)[self.rank * n : (self.rank + 1) * n]
-            self.groups.append(ps)
+            pieces = [nn.Parameter(self._my_piece(p.detach().float())) for p in ps]
+            self.params += ps
+            self.pieces += pieces
             options = {k: v for k, v in group.items() if k != "params"}
-            shard_groups.append({"params": [nn.Parameter(shard.clone())], **options})
-        self.optimizer = optimizer_cls(shard_groups, **defaults)
+            piece_groups.append({"params": pieces, **options})
+        self.optimizer = optimizer_cls(piece_groups, **defaults)
+        self._piece_of = {id(p): q for p, q in zip(self.params, self.pieces)}
+        if stage == 2:
+            for p in self.params:
+                p.register_post_accumulate_grad_hook(self._reduce_grad)
+
+    def _my_piece(self, t: torch.Tensor) -> torch.Tensor:
+        flat = _flatten([t], self.world)
+        n = flat.numel() // self.world
+        return flat[self.rank * n : (self.rank + 1) * n].clone()
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -89,39 +103,32 @@ class ZeroOptimizer:
         return self.optimizer.param_groups
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for ps in self.groups:
-            for p in ps:
-                p.grad = None
+        for t in self.params + self.pieces:
+            t.grad = None
+
+    @torch.no_grad()
+    def _reduce_grad(self, p: torch.Tensor) -> None:
+        """Reduce-scatter ``p.grad``: keep (add) this rank's averaged piece,
+        free the full gradient. ZeRO-2 calls it from a hook as soon as the
+        gradient exists, so full gradients never pile up."""
+        piece = self._piece_of[id(p)]
+        out = torch.empty_like(piece)
+        reduce_scatter(out, _flatten([p.grad], self.world))
+        out /= self.world
+        piece.grad = out if piece.grad is None else piece.grad + out
+        p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
-        for ps, group in zip(self.groups, self.optimizer.param_groups):
-            shard = group["params"][0]
-            grads = [
-                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                for p in ps
-            ]
-            flat = _flatten(grads, self.world)
-            n = shard.numel()
-            if self.stage == 1:
-                all_reduce(flat)
-                shard.grad = flat[self.rank * n : (self.rank + 1) * n] / self.world
-            else:
-                shard.grad = torch.empty(n)
-                reduce_scatter(shard.grad, flat)
-                shard.grad /= self.world
-            for p in ps:
-                p.grad = None  # the full gradient is no longer needed
+        if self.stage == 1:  # ZeRO-1: full gradients were kept until now
+            for p in self.params:
+                if p.grad is not None:
+                    self._reduce_grad(p)
         self.optimizer.step()
-        with torch.no_grad():
-            for ps, group in zip(self.groups, self.optimizer.param_groups):
-                shard = group["params"][0]
-                full = torch.empty(shard.numel() * self.world)
-                all_gather(full, shard.detach())
-                offset = 0
-                for p in ps:
-                    p.copy_(full[offset : offset + p.numel()].view_as(p))
-                    offset += p.numel()
+        for p, piece in zip(self.params, self.pieces):
+            full = torch.empty(piece.numel() * self.world)
+            all_gather(full, piece.detach())
+            p.copy_(full[: p.numel()].view_as(p))
 
     def state_bytes(self) -> int:
         """Bytes of optimizer state held by this rank (for memory tables)."""
