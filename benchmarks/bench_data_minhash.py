@@ -51,12 +51,14 @@ def main() -> None:
     theirs = best_time(datasketch_signatures, texts)
     print(f"{len(texts)} documents, {mb:.1f} MB, best of {REPEATS}")
     print(f"llm_from_scratch: {len(texts) / ours:8.0f} docs/s ({mb / ours:.1f} MB/s)")
-    print(f"datasketch:       {len(texts) / theirs:8.0f} docs/s ({mb / theirs:.1f} MB/s)")
+    print(f"datasketch:       {len(texts) / theirs:8.0f} docs/s "
+          f"({mb / theirs:.1f} MB/s)")
     print(f"speed-up: {theirs / ours:.2f}x")
 
     rng = random.Random(0)
     long_texts = [t for t in texts if len(t.split()) > 200][:60]
-    pairs = [(t, near_copy(t, rng, edits=rng.choice([0.01, 0.03, 0.1]))) for t in long_texts]
+    pairs = [(t, near_copy(t, rng, edits=rng.choice([0.01, 0.03, 0.1])))
+             for t in long_texts]
     err_ours, err_theirs = [], []
     for a, b in pairs:
         true = jaccard(word_shingles(a, NGRAM), word_shingles(b, NGRAM))

@@ -27,7 +27,11 @@ from llm_from_scratch.data.filters import (
     remove_boilerplate_lines,
     validity_reason,
 )
-from llm_from_scratch.data.langid import LanguageConfig, detect_language, language_reason
+from llm_from_scratch.data.langid import (
+    LanguageConfig,
+    detect_language,
+    language_reason,
+)
 from llm_from_scratch.data.noise import (
     NoiseConfig,
     add_mojibake,
@@ -140,19 +144,22 @@ def test_language_id():
     assert language_reason(PROSE) is None
     french = "Le chat est sur la table et il regarde les oiseaux dans le jardin."
     assert language_reason(french) == "language fr"
-    crawl = [d for d in local_crawl(readmes=0, licenses=0, pydocs=0) if d.source == "l10n"]
+    crawl = local_crawl(readmes=0, licenses=0, pydocs=0)
     foreign = [d for d in crawl if not d.meta["lang"].startswith("en")]
-    hits = sum(detect_language(d.text)[0] == d.meta["lang"].split("_")[0] for d in foreign)
+    hits = sum(detect_language(d.text)[0] == d.meta["lang"].split("_")[0]
+               for d in foreign)
     assert hits >= 0.6 * len(foreign)  # catalogues mix in untranslated English
 
 
 def test_pii_masking_and_idempotence():
-    text = "Mail bob.smith@example.com, call (555) 123-4567 or 555-987-6543, ip 10.0.0.1."
+    text = ("Mail bob.smith@example.com, call (555) 123-4567 or 555-987-6543, "
+            "ip 10.0.0.1.")
     masked, counts = mask_pii(text)
     assert counts == {"email": 1, "ip": 1, "phone": 2}
     assert EMAIL_TOKEN in masked and PHONE_TOKEN in masked and IP_TOKEN in masked
     assert mask_pii(masked) == (masked, {"email": 0, "ip": 0, "phone": 0})
-    assert mask_pii("In 1999 we had 3.14 apples.")[1] == {"email": 0, "ip": 0, "phone": 0}
+    none = {"email": 0, "ip": 0, "phone": 0}
+    assert mask_pii("In 1999 we had 3.14 apples.")[1] == none
 
 
 @settings(max_examples=50, deadline=None, derandomize=True)
@@ -175,3 +182,41 @@ def test_noise_injector_is_deterministic_and_labelled():
             assert sum(mask_pii(d.text)[1].values()) >= 3
         if "exact_dup" in d.meta["labels"]:
             assert any(o.id == d.meta["dup_of"] and o.text == d.text for o in a)
+
+
+def _warc_record(kind: str, uri: str, block: bytes) -> bytes:
+    head = (f"WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Target-URI: {uri}\r\n"
+            f"WARC-Record-ID: <urn:uuid:{abs(hash(uri)) % 10**8}>\r\n"
+            f"Content-Length: {len(block)}\r\n\r\n").encode()
+    return head + block + b"\r\n\r\n"
+
+
+def test_warc_reader_on_a_small_gzipped_file(tmp_path):
+    import gzip
+
+    from llm_from_scratch.data.documents import read_warc
+
+    html = b"<html><body><nav>Menu</nav><p>Hello from the crawl.</p></body></html>"
+    response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                + html)
+    records = [
+        _warc_record("warcinfo", "", b"software: test"),
+        _warc_record("request", "http://a.example/", b"GET / HTTP/1.1\r\n\r\n"),
+        _warc_record("response", "http://a.example/", response),
+        _warc_record("response", "http://b.example/x.bin",
+                     b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n"
+                     b"\x89PNG\x00\x01"),
+    ]
+    path = tmp_path / "crawl.warc.gz"
+    with gzip.open(path, "wb") as f:  # one gzip member, as some writers do
+        f.write(b"".join(records[:2]))
+    with open(path, "ab") as f:  # further members appended, as Common Crawl does
+        f.write(gzip.compress(b"".join(records[2:])))
+    docs = list(read_warc(path))
+    urls = [d.meta["url"] for d in docs]
+    assert urls == ["http://a.example/", "http://b.example/x.bin"]
+    assert docs[0].text == "Hello from the crawl." and docs[0].meta["format"] == "html"
+    assert docs[1].meta["error"] == "binary"
+    (tmp_path / "bad.warc").write_bytes(records[2][:-40])
+    (damaged,) = read_warc(tmp_path / "bad.warc")
+    assert "truncated" in damaged.meta["error"]

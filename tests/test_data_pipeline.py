@@ -19,11 +19,12 @@ from llm_from_scratch.data import (
     split_documents,
     write_shards,
 )
+from llm_from_scratch.data.dedup import jaccard, word_shingles
 from llm_from_scratch.data.noise import NoiseConfig, inject_noise
 from llm_from_scratch.data.pipeline import STAGES
 
 SENTENCES = [
-    "The river ran past the old mill and the children watched the water turn the wheel.",
+    "The river ran past the old mill and the children watched the wheel turn.",
     "In the evening the farmers came back from the fields and talked about the rain.",
     "A letter arrived from the city with news that nobody in the village had expected.",
     "She opened the window, and the smell of bread from the bakery filled the room.",
@@ -33,7 +34,8 @@ SENTENCES = [
 
 
 def prose(rng: random.Random, n: int) -> str:
-    return "\n".join(" ".join(rng.sample(SENTENCES, 3)) + f" Day {rng.randint(1, 10**6)}."
+    return "\n".join(" ".join(rng.sample(SENTENCES, 3))
+                     + f" Day {rng.randint(1, 10**6)}."
                      for _ in range(n))
 
 
@@ -81,10 +83,17 @@ def test_planted_duplicates_are_removed(tmp_path):
     kept_text = [d.text for d in report.curated_documents()]
     assert len(kept_text) == len(set(kept_text))
     rows = {r["id"]: r for r in report.ledger_rows()}
+    text = {d.id: d.text for d in docs}
+    checked = 0
     for d in docs:
-        if "near_dup" in d.meta["labels"] or "exact_dup" in d.meta["labels"]:
-            pair = [rows[d.id]["stage"], rows[d.meta["dup_of"]]["stage"]]
-            assert pair.count(None) <= 1  # never both copies kept
+        if "dup_of" in d.meta:
+            original = text[d.meta["dup_of"]]
+            similarity = jaccard(word_shingles(d.text), word_shingles(original))
+            if similarity >= 0.8:  # clearly above the 0.7 threshold, so never missed
+                pair = [rows[d.id]["stage"], rows[d.meta["dup_of"]]["stage"]]
+                assert pair.count(None) <= 1, (d.id, similarity)
+                checked += 1
+    assert checked >= 2
 
 
 def test_workers_do_not_change_results(tmp_path):
@@ -120,7 +129,8 @@ def test_config_from_yaml_and_unknown_keys(tmp_path):
     assert cfg.quality.min_words == 10 and cfg.near_dedup is None
     assert cfg.inputs == ("a", "b")
     path.write_text("quality:\n  min_wordz: 10\n")
-    with pytest.raises(ValueError, match=r"config.quality: unknown setting\(s\) \['min_wordz'\]"):
+    match = r"config.quality: unknown setting\(s\) \['min_wordz'\]"
+    with pytest.raises(ValueError, match=match):
         CurationConfig.from_file(path)
     path.write_text("!!python/object/apply:os.system ['echo hi']\n")
     with pytest.raises(Exception, match="could not determine a constructor"):
@@ -170,10 +180,12 @@ def test_rerun_gives_byte_identical_shards(tmp_path):
     for run in ("a", "b"):
         report = curate(fast_config(tmp_path / run), docs)
         texts = [d.text for d in report.curated_documents()]
-        paths.append(write_shards(texts, ByteTokenizer(), tmp_path / run / "shards", 500))
+        out = tmp_path / run / "shards"
+        paths.append(write_shards(texts, ByteTokenizer(), out, 500))
     files = sorted(p.name for p in paths[0].parent.iterdir())
     for name in files:
-        assert (paths[0].parent / name).read_bytes() == (paths[1].parent / name).read_bytes()
+        a, b = paths[0].parent / name, paths[1].parent / name
+        assert a.read_bytes() == b.read_bytes()
 
 
 @pytest.mark.slow

@@ -105,7 +105,8 @@ def test_sample_batch_covers_last_window(tmp_path):
     shards = TokenShards(write_shards([[1, 2, 3]], ByteTokenizer(), tmp_path))
     g = torch.Generator().manual_seed(0)
     x, y = shards.sample_batch(64, 3, g)  # only one window fits: [256,1,2] -> [1,2,3]
-    assert (x == torch.tensor([256, 1, 2])).all() and (y == torch.tensor([1, 2, 3])).all()
+    assert (x == torch.tensor([256, 1, 2])).all()
+    assert (y == torch.tensor([1, 2, 3])).all()
     with pytest.raises(ValueError, match="seq_len 4"):
         shards.sample_batch(1, 4, g)
     with pytest.raises(ValueError, match="batch_size"):
@@ -127,7 +128,8 @@ def test_sequential_batches_score_every_token_once(tmp_path):
 
 
 def test_never_loads_shards_whole(tmp_path):
-    shards = TokenShards(write_shards([list(range(200))], ByteTokenizer(), tmp_path, 50))
+    manifest = write_shards([list(range(200))], ByteTokenizer(), tmp_path, 50)
+    shards = TokenShards(manifest)
     assert all(isinstance(a, np.memmap) for a in shards.shards)
 
 

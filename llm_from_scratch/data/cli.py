@@ -29,7 +29,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
         tok = book_tokenizer()
         train, val = split_documents(report.curated_documents(), args.val_fraction)
         for name, docs in (("train", train), ("val", val)):
-            path = write_shards((d.text for d in docs), tok, Path(config.out_dir) / name)
+            out = Path(config.out_dir) / name
+            path = write_shards((d.text for d in docs), tok, out)
             print(f"{name} shards: {path}")
     width = max(len(s["stage"]) for s in report.stages)
     for s in report.stages:

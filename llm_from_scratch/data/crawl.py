@@ -108,7 +108,9 @@ def pydoc_pages(limit: int, min_chars: int = 400) -> Iterator[Document]:
             count += 1
 
 
-def debian_copyright_pages(limit: int, root: str = "/usr/share/doc") -> Iterator[Document]:
+def debian_copyright_pages(
+    limit: int, root: str = "/usr/share/doc"
+) -> Iterator[Document]:
     """Optional extra: Debian's per-package copyright files (absent elsewhere)."""
     for path in sorted(Path(root).glob("*/copyright"))[:limit]:
         yield decode(path.read_bytes(), f"debian/{path.parent.name}", "debian")

@@ -8,7 +8,8 @@ $J(A, B) = |A \cap B| / |A \cup B|$, equals the probability that the two
 sets have the same minimum under a random permutation of the shingle space
 {cite}`broder1997resemblance`. A *signature* of $k$ such minima, one per
 permutation $h_i(x) = (a_i x + b_i) \bmod 2^{32}$, estimates $J$ as the
-fraction of equal entries. Locality-sensitive hashing {cite}`leskovec2020mmds` splits the
+fraction of equal entries. Locality-sensitive hashing
+{cite}`leskovec2020mmds` splits the
 signature into $b$ bands of $r$ rows; two documents become candidates when
 any band matches exactly, which happens with probability
 $1 - (1 - J^r)^b$ — an S-curve around $(1/b)^{1/r}$. Candidates whose

@@ -22,7 +22,11 @@ BOILERPLATE_LINE = re.compile(
     r"|^\s*(home|about|blog|contact|login)(\s*\|\s*\w+)+\s*$|you are here:",
     re.IGNORECASE,
 )
-MOJIBAKE = re.compile("\u00c3[\u0080-\u00bf\u2018-\u203a]|\u00e2\u20ac|\u00c2[\u00a0-\u00bf]")
+# UTF-8 read as cp1252: "\u00c3" + a continuation byte, "\u00e2\u20ac" (from
+# \u2019 and friends) or "\u00c2" + a Latin-1 symbol.
+MOJIBAKE = re.compile(
+    "\u00c3[\u0080-\u00bf\u2018-\u203a]|\u00e2\u20ac|\u00c2[\u00a0-\u00bf]"
+)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def precision_recall(predicted: Sequence[bool], actual: Sequence[bool]) -> tuple[float, float]:
+def precision_recall(
+    predicted: Sequence[bool], actual: Sequence[bool]
+) -> tuple[float, float]:
     """Precision and recall of boolean predictions (1.0 when undefined: 0/0)."""
     p, a = np.asarray(predicted, bool), np.asarray(actual, bool)
     if p.shape != a.shape:

@@ -84,7 +84,8 @@ class NoiseConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"NoiseConfig.{name} must be in [0, 1], got {value}")
-        for name in ("spam_pages", "low_quality_pages", "toxic_pages", "malformed_pages"):
+        pages = ("spam_pages", "low_quality_pages", "toxic_pages", "malformed_pages")
+        for name in pages:
             if getattr(self, name) < 0:
                 raise ValueError(f"NoiseConfig.{name} must be >= 0")
 
@@ -120,7 +121,8 @@ def add_pii(text: str, rng: random.Random) -> tuple[str, dict[str, int]]:
 
 def add_mojibake(text: str) -> str:
     """Typographic punctuation, then the classic UTF-8-read-as-cp1252 error."""
-    fancy = text.replace("'", "\u2019").replace(" - ", " \u2014 ").replace('"', "\u201c")
+    fancy = text.replace("'", "\u2019").replace(" - ", " \u2014 ")
+    fancy = fancy.replace('"', "\u201c")
     fancy = "\u201cQuoted\u201d caf\u00e9 na\u00efve \u2014 " + fancy
     return fancy.encode("utf-8").decode("cp1252", errors="replace")
 
@@ -185,7 +187,9 @@ def label_foreign(doc: Document) -> Document:
     return doc.with_text(doc.text, labels=labels)
 
 
-def inject_noise(docs: list[Document], config: NoiseConfig = NoiseConfig()) -> list[Document]:
+def inject_noise(
+    docs: list[Document], config: NoiseConfig = NoiseConfig()
+) -> list[Document]:
     """Return ``docs`` with noise applied and noisy pages mixed in, all labelled.
 
     The result is a pure function of ``docs`` and ``config`` (one seeded RNG,
@@ -208,7 +212,8 @@ def inject_noise(docs: list[Document], config: NoiseConfig = NoiseConfig()) -> l
         out.append(doc.with_text(text, labels=labels, **extra))
 
     originals = [d for d in out if d.text.strip() and not d.meta["labels"]]
-    for kind, fraction in (("exact_dup", config.exact_dup), ("near_dup", config.near_dup)):
+    copies = (("exact_dup", config.exact_dup), ("near_dup", config.near_dup))
+    for kind, fraction in copies:
         k = int(round(fraction * len(originals)))
         for j, src in enumerate(rng.sample(originals, min(k, len(originals)))):
             text = src.text if kind == "exact_dup" else near_copy(src.text, rng)

@@ -71,7 +71,8 @@ def evaluate(model: torch.nn.Module, val: TokenShards, config: PayoffConfig) -> 
     """Mean cross-entropy (nats/token) over the first windows of ``val``."""
     model.eval()
     losses = []
-    for i, (x, y) in enumerate(val.sequential_batches(config.batch_size, config.seq_len)):
+    batches = val.sequential_batches(config.batch_size, config.seq_len)
+    for i, (x, y) in enumerate(batches):
         if i == config.eval_batches:
             break
         logits = model(x)

@@ -146,7 +146,9 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(names)}")
+        raise ValueError(
+            f"{where}: unknown setting(s) {unknown}; allowed: {sorted(names)}"
+        )
     kwargs = {}
     for key, value in data.items():
         if key in _NESTED and cls is CurationConfig and value is not None:
@@ -240,7 +242,9 @@ def _work(doc: Document) -> Outcome:
     return first_pass(doc, _WORKER_CONFIG)
 
 
-def _first_pass_all(docs: Iterable[Document], config: CurationConfig) -> Iterator[Outcome]:
+def _first_pass_all(
+    docs: Iterable[Document], config: CurationConfig
+) -> Iterator[Outcome]:
     if config.workers == 1:
         for doc in docs:
             yield first_pass(doc, config)
@@ -323,7 +327,8 @@ class _Funnel:
 
 
 def _ledger_row(
-    doc: Document, stage: str | None, reason: str | None, duplicate_of: str | None = None
+    doc: Document, stage: str | None, reason: str | None,
+    duplicate_of: str | None = None,
 ) -> str:
     row = {"id": doc.id, "source": doc.source, "labels": doc.meta.get("labels", []),
            "stage": stage, "reason": reason}
@@ -356,7 +361,7 @@ def default_documents(config: CurationConfig) -> list[Document]:
 def input_documents(config: CurationConfig) -> Iterator[Document]:
     """Documents from ``config.inputs``, read by file type."""
     from llm_from_scratch.data.documents import read_html_files, read_jsonl
-    from llm_from_scratch.data.documents import read_text_files
+    from llm_from_scratch.data.documents import read_text_files, read_warc
 
     for item in config.inputs:
         path = Path(item)
@@ -364,6 +369,8 @@ def input_documents(config: CurationConfig) -> Iterator[Document]:
             raise FileNotFoundError(f"input {path} does not exist")
         if path.suffix == ".jsonl":
             yield from read_jsonl(path)
+        elif path.name.endswith((".warc", ".warc.gz")):
+            yield from read_warc(path)
         elif path.is_dir() and any(path.glob("**/*.html")):
             yield from read_html_files(path)
         else:
@@ -394,7 +401,9 @@ def curate(
     def checked(docs: Iterable[Document]) -> Iterator[Document]:
         for doc in docs:
             if doc.id in seen_ids:
-                raise ValueError(f"duplicate document id {doc.id!r}: ids must be unique")
+                raise ValueError(
+                    f"duplicate document id {doc.id!r}: ids must be unique"
+                )
             seen_ids.add(doc.id)
             yield doc
 

@@ -166,9 +166,13 @@ def read_shard(path: str | Path) -> np.ndarray:
     if magic != MAGIC:
         raise ValueError(f"shard {path} has bad magic {magic!r} (expected {MAGIC!r})")
     if version != VERSION:
-        raise ValueError(f"shard {path} has format version {version}, expected {VERSION}")
+        raise ValueError(
+            f"shard {path} has format version {version}, expected {VERSION}"
+        )
     if itemsize not in DTYPES:
-        raise ValueError(f"shard {path} has invalid itemsize {itemsize} (expected 2 or 4)")
+        raise ValueError(
+            f"shard {path} has invalid itemsize {itemsize} (expected 2 or 4)"
+        )
     expected = HEADER.size + n * itemsize
     if size != expected:
         raise ValueError(

@@ -41,6 +41,7 @@ def c4_terminal_lines(text: str, min_words: int = 3) -> str:
     punctuation and have at least ``min_words`` words."""
     keep = [
         line for line in text.split("\n")
-        if line.rstrip().endswith((".", "!", "?", '"')) and len(line.split()) >= min_words
+        if line.rstrip().endswith((".", "!", "?", '"'))
+        and len(line.split()) >= min_words
     ]
     return "\n".join(keep)

@@ -108,7 +108,8 @@ def profanity_words() -> list[str]:
     import better_profanity
 
     path = Path(better_profanity.__file__).parent / "profanity_wordlist.txt"
-    return sorted({w.strip().lower() for w in path.read_text().splitlines() if w.strip()})
+    lines = path.read_text().splitlines()
+    return sorted({w.strip().lower() for w in lines if w.strip()})
 
 
 def generated_sentence(rng: random.Random, words: Sequence[str]) -> str:
@@ -125,7 +126,9 @@ def generated_sentence(rng: random.Random, words: Sequence[str]) -> str:
     else:
         verb = rng.choice(COMMANDS if bad else THANKS)
         thing = rng.choice(THINGS)
-        text = rng.choice([f"{verb}, you {adj} {noun}.", f"{verb}, your {thing} is {adj}."])
+        text = rng.choice(
+            [f"{verb}, you {adj} {noun}.", f"{verb}, your {thing} is {adj}."]
+        )
     return text.capitalize()
 
 
@@ -304,7 +307,9 @@ def _key(config: ToxicityConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def toxicity_classifier(config: ToxicityConfig = ToxicityConfig()) -> ToxicityClassifier:
+def toxicity_classifier(
+    config: ToxicityConfig = ToxicityConfig(),
+) -> ToxicityClassifier:
     """The chapter's trained classifier, from the cache or trained now (seconds)."""
     path = cache_dir("toxicity") / f"toxicity-{_key(config)}.safetensors"
     if path.is_file():
