@@ -92,7 +92,8 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, mc.vocab_size, (batch, seq), generator=g).to(device)
     y = torch.randint(0, mc.vocab_size, (batch, seq), generator=g).to(device)
-    cast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+    bf16 = dtype == "bfloat16"
+    cast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def step() -> None:
         with cast:

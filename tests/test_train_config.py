@@ -105,7 +105,8 @@ def test_chinchilla_budget() -> None:
     assert b.tokens == pytest.approx(20 * 124e6)
     assert b.flops == pytest.approx(6 * 124e6 * 20 * 124e6)
     again = chinchilla(flops=b.flops)
-    assert again.params == pytest.approx(124e6) and again.tokens == pytest.approx(b.tokens)
+    assert again.params == pytest.approx(124e6)
+    assert again.tokens == pytest.approx(b.tokens)
     # Chinchilla itself: 70B parameters, 1.4T tokens, ~5.9e23 FLOPs
     assert chinchilla(params=70e9).tokens == pytest.approx(1.4e12)
     assert b.hours(tokens_per_second=b.tokens / 7200) == pytest.approx(2.0)

@@ -180,7 +180,8 @@ def test_torchrun_two_processes_gloo(manifests, tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 6  # printed once, by rank 0 only
-    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(x) for x in lines]
     assert records[-1]["tokens"] == 6 * 4 * 32 * 2  # two processes' batches per step
     assert "val_loss" in records[2]
     from llm_from_scratch.train import load_checkpoint

@@ -20,7 +20,7 @@ from llm_from_scratch.train.hardware import (
     mfu,
     peak_flops,
 )
-from llm_from_scratch.train.loop import TrainResult, evaluate, train
+from llm_from_scratch.train.loop import TrainResult, evaluate, step_generator, train
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy, perplexity
 from llm_from_scratch.train.optim import AdamW, param_groups
 from llm_from_scratch.train.pretrained import (
@@ -30,7 +30,7 @@ from llm_from_scratch.train.pretrained import (
     load_model,
 )
 from llm_from_scratch.train.schedule import lr_at
-from llm_from_scratch.train.sources import TrainData, open_data
+from llm_from_scratch.train.sources import TrainData, bytes_per_token, open_data
 
 __all__ = [
     "PEAK_FLOPS",
@@ -43,6 +43,7 @@ __all__ = [
     "TrainResult",
     "bits_per_byte",
     "book_checkpoint",
+    "bytes_per_token",
     "book_config",
     "book_model",
     "chinchilla",
@@ -62,5 +63,6 @@ __all__ = [
     "peak_flops",
     "perplexity",
     "save_checkpoint",
+    "step_generator",
     "train",
 ]

@@ -70,7 +70,8 @@ def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, 
         state.setdefault(int(index), {}).update(values)
     # JSON turned tuples such as ``betas`` into lists; turn them back.
     groups = [
-        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v
+         for k, v in g.items()}
         for g in meta["param_groups"]
     ]
     return {"state": state, "param_groups": groups}
@@ -198,7 +199,9 @@ def restore_rng(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
         torch.cuda.set_rng_state(checkpoint.rng_states["cuda"])
     prefix = "generator."
     return {
-        k[len(prefix):]: v for k, v in checkpoint.rng_states.items() if k.startswith(prefix)
+        k[len(prefix):]: v
+        for k, v in checkpoint.rng_states.items()
+        if k.startswith(prefix)
     }
 
 

@@ -75,7 +75,7 @@ class TrainConfig:
         if self.d_model % self.n_heads:
             _fail("d_model", self.d_model, f"a multiple of n_heads={self.n_heads}")
         if (self.d_model // self.n_heads) % 2:
-            _fail("n_heads", self.n_heads, "a divisor of d_model giving an even head size")
+            _fail("n_heads", self.n_heads, "a divisor of d_model with an even quotient")
         if self.n_kv_heads is not None and (
             self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads
         ):
@@ -130,7 +130,9 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config field(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown config field(s) {unknown}; known: {sorted(known)}"
+            )
         return cls(**values)
 
     def with_overrides(self, overrides: list[str]) -> TrainConfig:

@@ -50,7 +50,9 @@ def peak_flops(name: str, dtype: str = "bfloat16") -> float | None:
     return None
 
 
-def mfu(tokens_per_second: float, flops_per_token: float, peak: float | None) -> float | None:
+def mfu(
+    tokens_per_second: float, flops_per_token: float, peak: float | None
+) -> float | None:
     """Fraction of ``peak`` used; None when the peak is unknown."""
     if peak is None:
         return None

@@ -43,7 +43,8 @@ from llm_from_scratch.train.optim import AdamW, param_groups
 from llm_from_scratch.train.schedule import lr_at
 from llm_from_scratch.train.sources import TrainData, open_data
 
-EVAL_STREAM = 2**40  # a "step" no run reaches: evaluation batches never repeat training's
+# A "step" no run reaches: evaluation batches are never training batches.
+EVAL_STREAM = 2**40
 WrapModel = Callable[[nn.Module, torch.device], nn.Module]
 # A callback sees each step's record and the model; returning True stops the run.
 Callback = Callable[[dict[str, Any], nn.Module], bool | None]
@@ -118,7 +119,9 @@ def step_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generat
     return g
 
 
-def autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+def autocast(
+    config: TrainConfig, device: torch.device
+) -> contextlib.AbstractContextManager:
     """bf16 autocast when asked for: matmuls in bf16, reductions in fp32."""
     if config.dtype == "bfloat16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -207,7 +210,8 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
     (out / "metrics.jsonl").write_text(lines)
     keys = list(dict.fromkeys(k for r in history for k in r if k != "sample"))
     rows = [",".join(keys)] + [
-        ",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in history
+        ",".join("" if r.get(k) is None else str(r.get(k)) for k in keys)
+        for r in history
     ]
     (out / "metrics.csv").write_text("\n".join(rows) + "\n")
 

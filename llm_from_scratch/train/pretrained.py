@@ -14,7 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from llm_from_scratch.train.checkpoint import latest_checkpoint, load_checkpoint, restore_model
+from llm_from_scratch.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    restore_model,
+)
 from llm_from_scratch.train.config import TrainConfig
 from llm_from_scratch.utils import cache_dir, full_size
 
@@ -42,7 +46,9 @@ def load_model(path: str | Path) -> tuple[Any, TrainConfig]:
     if not (path / "state.json").is_file():
         latest = latest_checkpoint(path)
         if latest is None:
-            raise FileNotFoundError(f"no checkpoint at {path} (nor under {path}/checkpoints)")
+            raise FileNotFoundError(
+                f"no checkpoint at {path} (nor under {path}/checkpoints)"
+            )
         path = latest
     state = load_checkpoint(path)
     if state.model_config is None:
@@ -56,7 +62,8 @@ def load_model(path: str | Path) -> tuple[Any, TrainConfig]:
 def run_key(config: TrainConfig, data_files: list[Path]) -> str:
     """A short hash of what determines the weights: config and data bytes."""
     h = hashlib.sha256()
-    values = {k: v for k, v in config.to_dict().items() if k not in ("progress", "out_dir")}
+    skip = ("progress", "out_dir")
+    values = {k: v for k, v in config.to_dict().items() if k not in skip}
     h.update(json.dumps(values, sort_keys=True).encode())
     for f in data_files:
         h.update(f.read_bytes())
@@ -78,7 +85,8 @@ def book_checkpoint(config: TrainConfig | None = None) -> Path:
 
     config = config or book_config()
     shards = book_shards()
-    out = cache_dir("checkpoints", "book-" + run_key(config, [shards.train, shards.val]))
+    key = run_key(config, [shards.train, shards.val])
+    out = cache_dir("checkpoints", "book-" + key)
     final = out / "checkpoints" / f"step_{config.steps:06d}"
     if not (final / "state.json").is_file():
         every = max(1, config.steps // 4)

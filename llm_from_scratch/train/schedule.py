@@ -36,7 +36,9 @@ def lr_at(
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
     if not 0 <= warmup_steps <= total_steps:
-        raise ValueError(f"warmup_steps must be in [0, {total_steps}], got {warmup_steps}")
+        raise ValueError(
+            f"warmup_steps must be in [0, {total_steps}], got {warmup_steps}"
+        )
     if not 0.0 <= min_lr_ratio <= 1.0:
         raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
     min_lr = min_lr_ratio * max_lr

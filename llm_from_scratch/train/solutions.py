@@ -1,4 +1,4 @@
-"""Solutions to the Training chapter's exercises (checked by tests/test_train_solutions.py).
+"""Solutions to the Training chapter's exercises (tests/test_train_solutions.py).
 
 1. ``AdamL2``: Adam with *coupled* L2 regularisation (decay added to the
    gradient), to see why AdamW decouples it.
@@ -63,7 +63,9 @@ def wsd_lr_at(step: int, *, max_lr: float, total_steps: int, warmup_steps: int,
     run yields checkpoints for many training lengths.
     """
     if not 0 <= warmup_steps <= total_steps or not 0 < decay_frac <= 1:
-        raise ValueError("need 0 <= warmup_steps <= total_steps and 0 < decay_frac <= 1")
+        raise ValueError(
+            "need 0 <= warmup_steps <= total_steps and 0 < decay_frac <= 1"
+        )
     min_lr = min_lr_ratio * max_lr
     decay_start = total_steps - round(decay_frac * total_steps)
     if step < warmup_steps:

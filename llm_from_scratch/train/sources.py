@@ -91,7 +91,8 @@ def byte_shards(
     out, tok, manifests = Path(out_dir), ByteTokenizer(), []
     for name, part in (("train", texts[:-n_val]), ("val", texts[-n_val:])):
         n_bytes = sum(len(t.encode("utf-8")) for t in part)
-        meta = {"tokenizer": "bytes", "bytes_per_token": n_bytes / (n_bytes + len(part))}
+        bpt = n_bytes / (n_bytes + len(part))  # + one end-of-text per document
+        meta = {"tokenizer": "bytes", "bytes_per_token": bpt}
         manifests.append(write_shards(part, tok, out, prefix=name, metadata=meta))
     return manifests[0], manifests[1]
 
