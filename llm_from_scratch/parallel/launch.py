@@ -20,6 +20,7 @@ import datetime
 import io
 import os
 import queue
+import sys
 import tempfile
 import time
 import traceback
@@ -96,7 +97,9 @@ def run_parallel(
     backend = backend or default_backend()
     if backend == "nccl" and torch.cuda.device_count() < 1:
         raise ValueError("backend 'nccl' needs a CUDA device")
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # stay on localhost
+    loopback = {"linux": "lo", "darwin": "lo0"}.get(sys.platform)
+    if backend == "gloo" and loopback:  # stay on localhost, whatever the hostname
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback)
     context = mp.get_context("spawn")
     results = context.Queue()
     fd, init_file = tempfile.mkstemp(prefix="llmfs_pg_")

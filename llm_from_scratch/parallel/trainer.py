@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -74,8 +75,11 @@ def _join_group() -> tuple[int, int, torch.device]:
         device = torch.device("cpu")
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        if world == 1 and "MASTER_ADDR" not in os.environ:
-            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29512")
+        if world == 1 and "MASTER_ADDR" not in os.environ:  # alone, no torchrun
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
         dist.init_process_group(backend, rank=int(os.environ.get("RANK", "0")),
                                 world_size=world)
     return dist.get_rank(), dist.get_world_size(), device
