@@ -42,12 +42,19 @@ def test_encode_ordinary_and_file_input(tmp_path: Path, capsys) -> None:
           "--ordinary"])
     ids = [int(i) for i in capsys.readouterr().out.split()]
     assert ids == Tokenizer.load(model).encode_ordinary(corpus.read_text())
+    big = tmp_path / "big.txt"  # many lines and more ids than one output batch
+    big.write_text("abc abd, abc!\n" * 5000)
+    main(["tokenizer", "encode", "--tokenizer", str(model), "--input", str(big)])
+    ids = [int(i) for i in capsys.readouterr().out.split()]
+    assert ids == Tokenizer.load(model).encode(big.read_text())
 
 
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no such file"):
         main(["tokenizer", "train", str(tmp_path / "missing.txt"),
               "--vocab-size", "300", "-o", str(tmp_path / "x.tok")])
+    with pytest.raises(SystemExit, match="no such file"):
+        main(["tokenizer", "encode", "--input", str(tmp_path / "missing.txt")])
     with pytest.raises(SystemExit, match="integers"):
         main(["tokenizer", "decode", "--tokenizer", "book", "--ids", "1 two"])
     with pytest.raises(SystemExit):

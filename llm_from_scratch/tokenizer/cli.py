@@ -4,14 +4,20 @@
     echo "To be" | llm-from-scratch tokenizer encode --tokenizer my.tok
     echo "2514 387" | llm-from-scratch tokenizer decode --tokenizer my.tok
 
-``--tokenizer book`` (the default) uses the book's cached tokenizer.
+``--tokenizer book`` (the default) uses the book's cached tokenizer. Training
+and ``encode --input`` show a progress bar on a terminal; ``encode`` streams
+its input, so a file larger than memory can be encoded.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
+
+from tqdm import tqdm
 
 from llm_from_scratch.tokenizer.book import BOOK_SPECIAL_TOKENS, book_tokenizer
 from llm_from_scratch.tokenizer.tokenizer import Tokenizer
@@ -22,12 +28,16 @@ def _load(name: str) -> Tokenizer:
     return book_tokenizer() if name == "book" else Tokenizer.load(name)
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if args.text is not None:
-        return args.text
-    if args.input is not None:
-        return Path(args.input).read_text(encoding="utf-8")
-    return sys.stdin.read()
+def _file_lines(path: str) -> Iterator[str]:
+    """A file's lines, as written (no newline translation), with a progress bar."""
+    if not Path(path).is_file():
+        raise SystemExit(f"error: no such file: {path}")
+    size = Path(path).stat().st_size
+    bar = tqdm(total=size, unit="B", unit_scale=True, disable=not sys.stderr.isatty())
+    with open(path, encoding="utf-8", newline="") as file, bar:
+        for line in file:
+            bar.update(len(line.encode("utf-8")))
+            yield line
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -46,9 +56,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     tokenizer = _load(args.tokenizer)
-    text = _read_text(args)
-    ids = tokenizer.encode_ordinary(text) if args.ordinary else tokenizer.encode(text)
-    print(" ".join(map(str, ids)))
+    allowed: str | set[str] = set() if args.ordinary else "all"
+    if args.text is not None:
+        texts: Iterable[str] = [args.text]
+    elif args.input is not None:
+        texts = _file_lines(args.input)  # streamed: files larger than memory
+    else:
+        texts = sys.stdin
+    ids = iter(tokenizer.encode_iterable(texts, allowed_special=allowed))
+    separator = ""
+    while batch := list(islice(ids, 1 << 14)):  # written as they come
+        sys.stdout.write(separator + " ".join(map(str, batch)))
+        separator = " "
+    sys.stdout.write("\n")
     return 0
 
 
