@@ -85,6 +85,19 @@ def test_in_process_resume_is_exact(manifests, tmp_path) -> None:
     ]
 
 
+def test_bf16_autocast_run_and_cli_sample(manifests, tmp_path, capsys) -> None:
+    from llm_from_scratch.cli import main
+
+    result = train(tiny(manifests, steps=3, dtype="bfloat16", out_dir=str(tmp_path)))
+    assert all(math.isfinite(x) for x in result.losses)
+    assert main(["sample", "--checkpoint", str(tmp_path), "--prompt", "To be",
+                 "--max-new-tokens", "5", "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    main(["sample", "--checkpoint", str(tmp_path), "--prompt", "To be",
+          "--max-new-tokens", "5", "--seed", "1"])
+    assert first.startswith("To be") and capsys.readouterr().out == first  # seeded
+
+
 def test_resume_refuses_a_changed_config(manifests, tmp_path) -> None:
     train(tiny(manifests, steps=4, out_dir=str(tmp_path)))
     with pytest.raises(ValueError, match=r"config changed in \['lr'\]"):

@@ -42,18 +42,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_tokenizer(config) -> object:
+    """The tokenizer a checkpoint's data was made with (book BPE or bytes)."""
+    from llm_from_scratch.train.sources import ByteTokenizer
+
+    if config.data == "book":
+        from llm_from_scratch.tokenizer import book_tokenizer
+
+        return book_tokenizer()
+    if config.data == "bytes":
+        return ByteTokenizer()
+    manifest = json.loads(open(config.val_manifest).read())
+    if manifest.get("metadata", {}).get("tokenizer") == "bytes":
+        return ByteTokenizer()
+    raise SystemExit(
+        f"cannot tell which tokenizer made {config.val_manifest}; sampling text "
+        "needs data='book', data='bytes' or byte-level manifests"
+    )
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from llm_from_scratch.train.pretrained import load_model
 
     model, config = load_model(args.checkpoint)
-    if config.data != "book":
-        raise SystemExit(
-            f"{args.checkpoint} was trained on data={config.data!r}; sampling text "
-            "needs the book tokenizer (data='book')"
-        )
-    from llm_from_scratch.tokenizer import book_tokenizer
-
-    tok = book_tokenizer()
+    tok = sample_tokenizer(config)
     ids = torch.tensor([tok.encode(args.prompt)], dtype=torch.long)
     g = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
