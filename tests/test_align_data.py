@@ -99,3 +99,15 @@ def test_contaminate(corpus) -> None:
     assert contaminate(convs, 0.0) == [list(c) for c in convs]
     with pytest.raises(ValueError, match="fraction"):
         contaminate(convs, 1.0)
+
+
+def test_addition_pairs_prefer_the_exact_sum() -> None:
+    from llm_from_scratch.align.data import addition_pairs
+
+    train, _ = addition_problems()
+    pairs = addition_pairs(train, seed=0)
+    assert len(pairs) == len(train)
+    for (a, b), p in zip(train, pairs):
+        assert addition_reward(p.chosen, a, b) == 1.0
+        assert addition_reward(p.rejected, a, b) == 0.0
+        assert 1 <= abs(int(p.rejected) - (a + b)) <= 3 and int(p.rejected) >= 0

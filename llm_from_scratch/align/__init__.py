@@ -26,6 +26,7 @@ from llm_from_scratch.align.chat import (
 from llm_from_scratch.align.data import (
     PreferencePair,
     addition_conversation,
+    addition_pairs,
     addition_problems,
     addition_prompt,
     addition_reward,
@@ -68,6 +69,7 @@ __all__ = [
     "RewardModel",
     "SFTConfig",
     "addition_conversation",
+    "addition_pairs",
     "addition_problems",
     "addition_prompt",
     "addition_reward",

@@ -149,7 +149,7 @@ class PreferencePair:
     prompt: list[Message]
     chosen: str
     rejected: str
-    kind: str  # "mismatched", "truncated" or "rude"
+    kind: str  # "mismatched", "truncated", "rude" or "wrong sum"
 
     def __post_init__(self) -> None:
         if self.chosen == self.rejected:
@@ -199,6 +199,23 @@ def preference_pairs(
                 break
         else:
             raise ValueError(f"conversation {i}: no kind in {list(kinds)} applies")
+    return pairs
+
+
+def addition_pairs(
+    problems: Sequence[tuple[int, int]], seed: int = 0
+) -> list[PreferencePair]:
+    """Pairs for the verifiable task: the right sum over a near miss (off by 1-3),
+    the kind of preference data math-tuned models are trained on."""
+    rng = random.Random(seed)
+    pairs = []
+    for a, b in problems:
+        wrong = a + b + rng.choice([-3, -2, -1, 1, 2, 3])
+        if wrong < 0:
+            wrong = a + b + rng.randint(1, 3)
+        pairs.append(
+            PreferencePair(addition_prompt(a, b), str(a + b), str(wrong), "wrong sum")
+        )
     return pairs
 
 

@@ -31,6 +31,7 @@ from llm_from_scratch.align.chat import (
 from llm_from_scratch.align.data import (
     PreferencePair,
     addition_conversation,
+    addition_pairs,
     addition_problems,
     addition_prompt,
     addition_reward,
@@ -126,7 +127,8 @@ def alignment_data(tok: ChatTokenizer, config: RecipeConfig) -> AlignData:
     """Chatterbot conversations split by question; 10% of SFT replies made rude
     (the contamination preference training must remove); synthetic pairs; the
     addition task, whose train half is also shown to SFT ``addition_copies``
-    times so the model learns the answer format. Pairs longer than
+    times so the model learns the answer format, and gives one "right sum over
+    a near miss" preference pair per training problem. Pairs longer than
     ``max_tokens`` are left out and counted in ``pairs_too_long``."""
     convs, _ = chatterbot_conversations()
     train, val = split_by_hash(convs, config.val_fraction)
@@ -136,6 +138,7 @@ def alignment_data(tok: ChatTokenizer, config: RecipeConfig) -> AlignData:
     pairs_train, n_train = _fitting(
         tok, preference_pairs(train, seed=config.seed), config.max_tokens
     )
+    pairs_train += addition_pairs(add_train, seed=config.seed)
     pairs_val, n_val = _fitting(
         tok, preference_pairs(val, seed=config.seed + 1), config.max_tokens
     )
@@ -332,11 +335,12 @@ def load_aligned(path: str | Path) -> nn.Module:
 def book_recipe() -> RecipeConfig:
     """The chapter's default (CPU minutes), or a longer run under LLMFS_FULL=1."""
     small = RecipeConfig(
-        sft=SFTConfig(steps=120, batch_size=16, lr=1e-3, warmup_steps=5),
+        addition_copies=4,
+        sft=SFTConfig(steps=150, batch_size=16, lr=1e-3, warmup_steps=5),
         reward=RewardConfig(steps=40, batch_size=16, lr=5e-4, max_tokens=96),
-        dpo=DPOConfig(steps=40, beta=0.1, batch_size=16, lr=1e-4, max_tokens=96),
-        grpo=GRPOConfig(iterations=30, prompts_per_iteration=8, group_size=8,
-                        max_new_tokens=3, lr=2e-4, kl_coef=0.02, epochs=2),
+        dpo=DPOConfig(steps=50, beta=0.1, batch_size=16, lr=2e-4, max_tokens=96),
+        grpo=GRPOConfig(iterations=30, prompts_per_iteration=8, group_size=16,
+                        max_new_tokens=3, lr=3e-4, kl_coef=0.02, epochs=2),
         rlhf=GRPOConfig(iterations=15, prompts_per_iteration=4, group_size=8,
                         max_new_tokens=16, lr=3e-4, epochs=2),
     )
