@@ -242,3 +242,30 @@ def test_train_then_tokenize_small_corpus() -> None:
     tok = Tokenizer.from_vocab(vocab, ["<|endoftext|>"])
     assert tok.encode_ordinary(" the cat") == [tok.ranks[b" the"], tok.ranks[b" cat"]]
     assert tok.to_tiktoken().encode(text) == tok.encode(text)
+
+
+def test_from_vocab_rejects_ambiguous_or_incomplete_vocabularies() -> None:
+    vocab = {i: bytes([i]) for i in range(256)}
+    with pytest.raises(ValueError, match="same bytes"):
+        Tokenizer.from_vocab(vocab | {256: b"ab", 257: b"ab"})
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        Tokenizer.from_vocab(vocab, ["<|endoftext|>"])
+
+
+def test_gpt2_files_reject_non_byte_level_tokens(tmp_path: Path) -> None:
+    import json
+
+    from llm_from_scratch.tokenizer.serialization import bytes_to_unicode
+
+    table = bytes_to_unicode()
+    assert sorted(table) == list(range(256)) and len(set(table.values())) == 256
+    assert table[ord(" ")] == "\u0120"  # GPT-2's visible space
+    encoder = {c: b for b, c in table.items()}
+    vocab, merges = tmp_path / "vocab.json", tmp_path / "merges.txt"
+    vocab.write_text(json.dumps(encoder | {"\u0120a": 256}))
+    merges.write_text("#version: 0.2\n\u0120 a\n")
+    tok = load_gpt2_files(vocab, merges, ())
+    assert tok.encode(" a a") == [256, 256]
+    vocab.write_text(json.dumps(encoder | {"\u4e2d": 256}))
+    with pytest.raises(ValueError, match="not byte-level"):
+        load_gpt2_files(vocab, merges, ())
