@@ -137,6 +137,8 @@ def test_config_from_yaml_and_unknown_keys(tmp_path):
         CurationConfig.from_file(path)
     with pytest.raises(ValueError, match="workers"):
         CurationConfig(workers=0)
+    with pytest.raises(ValueError, match="validity cannot be turned off"):
+        CurationConfig.from_dict({"validity": None})
 
 
 def test_cli_curates_input_files(tmp_path, capsys):

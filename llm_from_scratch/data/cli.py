@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -19,7 +20,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides["progress"] = False
     if overrides:
-        config = CurationConfig(**{**config.__dict__, **overrides})
+        config = replace(config, **overrides)
     report = curate(config)
     if args.shards:
         from llm_from_scratch.data.corpus import split_documents

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,7 @@ def book_shards(
     report_path = root / "curation" / "report.json"
     if train_m.is_file() and val_m.is_file() and report_path.is_file():
         return BookShards(train_m, val_m, tokenizer, report_path)
-    run = CurationConfig(**{**config.__dict__, "out_dir": str(root / "curation"),
-                            "progress": progress})
+    run = replace(config, out_dir=str(root / "curation"), progress=progress)
     report = curate(run)
     train, val = split_documents(report.curated_documents(), val_fraction)
     for name, docs in (("train", train), ("val", val)):

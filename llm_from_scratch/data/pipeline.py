@@ -107,6 +107,8 @@ class CurationConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"CurationConfig.workers must be >= 1, got {self.workers}")
+        if not isinstance(self.validity, ValidityConfig):
+            raise ValueError("CurationConfig.validity cannot be turned off (null)")
         if self.line_dedup_min_chars < 0:
             raise ValueError("CurationConfig.line_dedup_min_chars must be >= 0")
         t = self.toxicity_max_fraction
