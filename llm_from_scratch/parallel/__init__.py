@@ -24,6 +24,13 @@ from llm_from_scratch.parallel.cost import (
 )
 from llm_from_scratch.parallel.data_parallel import DataParallel, broadcast_module
 from llm_from_scratch.parallel.launch import ParallelError, run_parallel
+from llm_from_scratch.parallel.pipeline import (
+    PipelineStage,
+    bubble_fraction,
+    measured_bubble,
+    pipeline_step,
+    schedule_ops,
+)
 from llm_from_scratch.parallel.tensor_parallel import (
     ColumnParallelLinear,
     RowParallelLinear,
@@ -31,6 +38,7 @@ from llm_from_scratch.parallel.tensor_parallel import (
     parallelize_transformer,
     vocab_parallel_cross_entropy,
 )
+from llm_from_scratch.parallel.trainer import ParallelRun, parallel_train
 from llm_from_scratch.parallel.zero import (
     FullyShardedUnit,
     ZeroOptimizer,
@@ -45,20 +53,27 @@ __all__ = [
     "FullyShardedUnit",
     "Memory",
     "ParallelError",
+    "ParallelRun",
+    "PipelineStage",
     "RowParallelLinear",
     "VocabParallelEmbedding",
     "ZeroOptimizer",
     "activation_bytes",
     "broadcast_module",
+    "bubble_fraction",
     "comm_bytes_per_step",
     "fully_shard_transformer",
+    "measured_bubble",
     "memory_per_rank",
+    "parallel_train",
     "parallelize_transformer",
+    "pipeline_step",
     "ring_all_gather",
     "ring_all_reduce",
     "ring_bytes",
     "ring_reduce_scatter",
     "run_parallel",
+    "schedule_ops",
     "time_collective",
     "vocab_parallel_cross_entropy",
 ]

@@ -10,6 +10,7 @@ gathered to rank 0), so a test or a notebook cell can demand that they agree.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,8 @@ from llm_from_scratch.parallel.tensor_parallel import (
 from llm_from_scratch.parallel.zero import ZeroOptimizer, fully_shard_transformer
 
 SCRATCH = ("ddp", "zero1", "zero2", "zero3", "zero3_bf16", "tp")
-TORCH = ("torch_ddp", "torch_fsdp", "torch_tp")
+TORCH = ("torch_ddp", "torch_fsdp", "torch_fsdp_bf16", "torch_tp")
+ACCUM = ("ddp_accum", "zero2_accum")  # two micro-batches per step
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,10 @@ def _zero3_state(model: nn.Module, root: Any) -> dict[str, torch.Tensor]:
 
 def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str, Any]:
     """Train ``exp`` with ``scheme`` on this rank; rank 0 returns the result."""
-    if scheme not in SCRATCH + TORCH:
-        raise ValueError(f"scheme must be one of {SCRATCH + TORCH}, got {scheme!r}")
+    if scheme not in SCRATCH + TORCH + ACCUM:
+        raise ValueError(f"scheme must be one of {SCRATCH + TORCH + ACCUM}: {scheme!r}")
+    accum = scheme in ACCUM
+    scheme = scheme.removesuffix("_accum")
     model = exp.model()
     data_parallel = scheme not in ("tp", "torch_tp")
     runner: nn.Module = model
@@ -132,6 +136,9 @@ def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str,
     params = [p for p in model.parameters() if p.requires_grad]
     if scheme == "ddp":
         runner = DataParallel(model, bucket_mb=0.01)
+    elif scheme == "torch_fsdp_bf16":
+        runner = production.fsdp(model, torch.device("cpu"), param_dtype=torch.bfloat16)
+        params = [p for p in runner.parameters() if p.requires_grad]
     elif scheme in ("zero3", "zero3_bf16"):
         dtype = torch.bfloat16 if scheme == "zero3_bf16" else torch.float32
         runner = fully_shard_transformer(model, compute_dtype=dtype)
@@ -156,8 +163,17 @@ def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str,
         x, y = exp.batch(step)
         if data_parallel:
             x, y = _local(x, rank, world), _local(y, rank, world)
-        loss = loss_fn(runner(x), y)
-        loss.backward()
+        if accum:  # two micro-batches; DDP communicates only after the last
+            no_sync = runner.no_sync if isinstance(runner, DataParallel) else nullcontext
+            with no_sync():
+                loss = loss_fn(runner(x[::2]), y[::2]) / 2
+                loss.backward()
+            second = loss_fn(runner(x[1::2]), y[1::2]) / 2
+            second.backward()
+            loss = loss + second
+        else:
+            loss = loss_fn(runner(x), y)
+            loss.backward()
         opt.step()
         opt.zero_grad()
         total = loss.detach().clone()
