@@ -97,8 +97,10 @@ def main() -> None:
     prompt = torch.randint(4000, (12,), generator=g).tolist()
     rl_cfg = GRPOConfig(iterations=2, prompts_per_iteration=8, group_size=8,
                         max_new_tokens=4, epochs=2)
-    history = grpo_train(model, ref, [prompt], lambda prompt, comps: [float(len(c)) for c in comps],
-                         rl_cfg, END, PAD)
+    def longer_is_better(prompt: list[int], comps: list[list[int]]) -> list[float]:
+        return [float(len(c)) for c in comps]
+
+    history = grpo_train(model, ref, [prompt], longer_is_better, rl_cfg, END, PAD)
     it = history[-1]
     print(f"GRPO iteration (64 samples x 4 tokens): {it['seconds']:.2f} s, "
           f"sampling {it['sample_seconds'] / it['seconds']:.0%}")

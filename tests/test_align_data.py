@@ -44,7 +44,8 @@ def test_split_is_deterministic_and_disjoint_by_question(corpus) -> None:
     train, val = split_by_hash(convs, 0.1)
     assert len(train) + len(val) == len(convs)
     assert 0.05 < len(val) / len(convs) < 0.15
-    assert not {c[0].content.lower() for c in train} & {c[0].content.lower() for c in val}
+    questions = [{c[0].content.lower() for c in part} for part in (train, val)]
+    assert not questions[0] & questions[1]
     assert split_by_hash(list(reversed(convs)), 0.1)[1] == list(reversed(val))
     with pytest.raises(ValueError, match="val_fraction"):
         split_by_hash(convs, 1.0)
@@ -111,3 +112,22 @@ def test_addition_pairs_prefer_the_exact_sum() -> None:
         assert addition_reward(p.chosen, a, b) == 1.0
         assert addition_reward(p.rejected, a, b) == 0.0
         assert 1 <= abs(int(p.rejected) - (a + b)) <= 3 and int(p.rejected) >= 0
+
+
+def test_larger_task() -> None:
+    from llm_from_scratch.align.data import (
+        task_conversation,
+        task_pairs,
+        task_problems,
+        task_reward,
+    )
+
+    train, test = task_problems("larger")
+    assert len(train) + len(test) == 90 and all(a != b for a, b in train + test)
+    assert task_conversation("larger", 3, 7)[-1].content == "7"
+    assert task_reward("larger", "7", 3, 7) == 1.0
+    assert task_reward("larger", "3", 3, 7) == 0.0
+    for (a, b), p in zip(train, task_pairs("larger", train)):
+        assert (p.chosen, p.rejected) == (str(max(a, b)), str(min(a, b)))
+    with pytest.raises(ValueError, match="task must be one of"):
+        task_problems("division")

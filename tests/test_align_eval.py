@@ -9,7 +9,7 @@ from test_align_support import ByteChatTokenizer, single_thread, tiny_model
 from llm_from_scratch.align.chat import Message, encode_prompt
 from llm_from_scratch.align.data import PreferencePair
 from llm_from_scratch.align.evaluate import (
-    addition_accuracy,
+    task_accuracy,
     generate_replies,
     preference_accuracy,
     reply_text,
@@ -62,5 +62,5 @@ def test_preference_and_addition_metrics_are_fractions() -> None:
     model = tiny_model()
     pairs = [PreferencePair([Message("user", "q")], "good", "bad", "rude")] * 3
     assert preference_accuracy(model, TOK, pairs, 0) in (0.0, 1.0)
-    acc = addition_accuracy(model, TOK, [(1, 2), (3, 4)])
+    acc = task_accuracy(model, TOK, "addition", [(1, 2), (3, 4)])
     assert acc in (0.0, 0.5, 1.0)

@@ -62,7 +62,9 @@ def test_sft_loss_is_mean_over_learned_tokens_only() -> None:
     targets[:, :3] = IGNORE  # the prompt
     expected = F.cross_entropy(logits.reshape(-1, 7), targets.reshape(-1))
     torch.testing.assert_close(sft_loss(logits, targets), expected, **TOL)
-    torch.testing.assert_close(sft_loss(logits, targets), cross_entropy(logits, targets))
+    torch.testing.assert_close(
+        sft_loss(logits, targets), cross_entropy(logits, targets)
+    )
     with pytest.raises(ValueError, match="nothing to learn"):
         sft_loss(logits, torch.full_like(targets, IGNORE))
 
@@ -105,7 +107,8 @@ def test_dpo_at_the_reference_is_log2_and_gradient_signs() -> None:
     out = dpo_loss(pi_w, pi_l, pi_w.detach(), pi_l.detach(), beta=0.1)
     assert out.loss.item() == pytest.approx(math.log(2), rel=1e-6)
     out.loss.backward()
-    assert (pi_w.grad < 0).all() and (pi_l.grad > 0).all()  # raise chosen, lower rejected
+    # raise the chosen reply, lower the rejected one
+    assert (pi_w.grad < 0).all() and (pi_l.grad > 0).all()
     with pytest.raises(ValueError, match="beta"):
         dpo_loss(pi_w, pi_l, pi_w, pi_l, beta=0.0)
 

@@ -45,7 +45,7 @@ def cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
 def test_alignment_data_is_deterministic_and_fits() -> None:
     data = pipeline.alignment_data(TOK, RECIPE)
     assert data.fingerprint() == pipeline.alignment_data(TOK, RECIPE).fingerprint()
-    assert len(data.addition_train) == 70 and len(data.addition_test) == 30
+    assert len(data.task_train) == 63 and len(data.task_test) == 27  # "larger"
     assert data.pairs_train and data.pairs_val and data.chat_val and data.chat_train
     other = pipeline.alignment_data(TOK, replace(RECIPE, rude_fraction=0.3))
     assert other.fingerprint() != data.fingerprint()
@@ -77,10 +77,11 @@ def test_stages_cache_and_reload(cache) -> None:  # noqa: ANN001
     hack = pipeline.rm_rl_stage(sft.model, rm, TOK, data, RECIPE, cfg, pad, 0.0)
     assert len(rl.history) == 1 and len(hack.history) == 1
     assert (cache / "align").is_dir()
-    drift = pipeline.logprob_drift(dpo.model, sft.model, TOK, data.pairs_val[:8], pad, 64)
+    pairs = data.pairs_val[:8]
+    drift = pipeline.logprob_drift(dpo.model, sft.model, TOK, pairs, pad, 64)
     assert drift > 0
-    row = pipeline.evaluation_row(rl.model, TOK, replace(data, chat_val=data.chat_val[:4],
-                                  pairs_val=data.pairs_val[:4]), rm, Judge(), pad, 64)
-    assert set(row) == {"addition accuracy", "preference accuracy", "reward win rate",
+    small = replace(data, chat_val=data.chat_val[:4], pairs_val=data.pairs_val[:4])
+    row = pipeline.evaluation_row(rl.model, TOK, small, rm, Judge(), pad, 64)
+    assert set(row) == {"task accuracy", "preference accuracy", "reward win rate",
                         "toxic replies"}
     assert all(0.0 <= v <= 1.0 for v in row.values())

@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from llm_from_scratch.align.solutions import best_of_n, gae_advantages, ipo_loss, simpo_loss
+from llm_from_scratch.align.solutions import (
+    best_of_n,
+    gae_advantages,
+    ipo_loss,
+    simpo_loss,
+)
 
 
 def test_ipo_hand_values() -> None:

@@ -38,7 +38,7 @@ class ByteChatTokenizer:
         return "".join(out)
 
 
-def tiny_model(seed: int = 0, vocab_size: int = 256 + len(CHAT_SPECIALS)) -> Transformer:
+def tiny_model(seed: int = 0, vocab_size: int = 261) -> Transformer:
     torch.manual_seed(seed)
     config = ModelConfig(
         vocab_size=vocab_size, d_model=32, n_layers=1, n_heads=2, max_seq_len=256

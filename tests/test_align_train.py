@@ -10,7 +10,12 @@ from llm_from_scratch.align.batching import pad_batch
 from llm_from_scratch.align.chat import ChatExample, Message, encode_chat
 from llm_from_scratch.align.data import PreferencePair
 from llm_from_scratch.align.dpo import DPOConfig, dpo_batch, dpo_train, frozen_copy
-from llm_from_scratch.align.grpo import GRPOConfig, grpo_train, rollout_batch, sample_group
+from llm_from_scratch.align.grpo import (
+    GRPOConfig,
+    grpo_train,
+    rollout_batch,
+    sample_group,
+)
 from llm_from_scratch.align.losses import sft_loss
 from llm_from_scratch.align.reward import (
     RewardConfig,
@@ -42,7 +47,8 @@ def test_sft_learns_the_replies_and_only_them() -> None:
     examples = [encode_chat(TOK, c) for c in convs]
     inputs, targets = pad_batch(examples, PAD)
     before = sft_loss(model(inputs), targets).item()
-    history = sft_train(model, examples, SFTConfig(steps=40, batch_size=2, lr=1e-2), PAD)
+    config = SFTConfig(steps=40, batch_size=2, lr=1e-2)
+    history = sft_train(model, examples, config, PAD)
     after = sft_loss(model(inputs), targets).item()
     assert after < 0.3 * before and history[-1]["loss"] < history[0]["loss"]
     # gradients of the SFT loss never come from prompt tokens' predictions
@@ -101,7 +107,8 @@ def test_dpo_starts_at_log2_and_raises_the_margin() -> None:
     assert end.accuracy.item() == 1.0 and end.margin.mean() > 0.5
     assert history[-1]["loss"] < history[0]["loss"]
     with pytest.raises(ValueError, match="frozen"):
-        dpo_train(policy, tiny_model(), TOK, PAIRS, DPOConfig(steps=1, warmup_steps=0), PAD)
+        config = DPOConfig(steps=1, warmup_steps=0)
+        dpo_train(policy, tiny_model(), TOK, PAIRS, config, PAD)
 
 
 def test_sample_group_cuts_after_the_stop_token() -> None:

@@ -25,6 +25,7 @@ from llm_from_scratch.align.chat import (
 )
 from llm_from_scratch.align.data import (
     PreferencePair,
+    TASKS,
     addition_conversation,
     addition_pairs,
     addition_problems,
@@ -34,6 +35,11 @@ from llm_from_scratch.align.data import (
     contaminate,
     preference_pairs,
     split_by_hash,
+    task_conversation,
+    task_pairs,
+    task_problems,
+    task_prompt,
+    task_reward,
 )
 from llm_from_scratch.align.dpo import DPOConfig, dpo_loss, dpo_train, frozen_copy
 from llm_from_scratch.align.grpo import GRPOConfig, grpo_train, sample_group
@@ -68,6 +74,7 @@ __all__ = [
     "RewardConfig",
     "RewardModel",
     "SFTConfig",
+    "TASKS",
     "addition_conversation",
     "addition_pairs",
     "addition_problems",
@@ -101,6 +108,11 @@ __all__ = [
     "sft_train",
     "split_by_hash",
     "token_logprobs",
+    "task_conversation",
+    "task_pairs",
+    "task_problems",
+    "task_prompt",
+    "task_reward",
     "train_reward_model",
     "validate",
 ]

@@ -80,7 +80,9 @@ def pack_examples(
     for n, example in enumerate(examples):
         inputs, targets = shift(example)
         if len(inputs) > seq_len:
-            raise ValueError(f"example {n} has {len(inputs)} inputs > seq_len={seq_len}")
+            raise ValueError(
+                f"example {n} has {len(inputs)} inputs > seq_len={seq_len}"
+            )
         if used + len(inputs) > seq_len:
             rows.append([])
             used = 0

@@ -93,7 +93,9 @@ def validate(messages: Sequence[Message], *, final_role: str = "assistant") -> N
                 "(system first if any, then user/assistant alternating)"
             )
     if turns[-1].role != final_role:
-        raise ValueError(f"the last message must be {final_role!r}, got {turns[-1].role!r}")
+        raise ValueError(
+            f"the last message must be {final_role!r}, got {turns[-1].role!r}"
+        )
 
 
 def render(messages: Sequence[Message], *, add_generation_prompt: bool = False) -> str:
@@ -123,7 +125,8 @@ def parse(text: str) -> list[Message]:
     body, pos, messages = text[len(BOS) :], 0, []
     for match in _TURN.finditer(body):
         if match.start() != pos:
-            raise ValueError(f"unexpected text at offset {pos}: {body[pos:match.start()]!r}")
+            extra = body[pos : match.start()]
+            raise ValueError(f"unexpected text at offset {pos}: {extra!r}")
         messages.append(Message(match.group(1), match.group(2)))
         pos = match.end()
     rest = body[pos:]
@@ -131,7 +134,9 @@ def parse(text: str) -> list[Message]:
     if rest == ROLE_TOKENS["assistant"]:
         final = "user"
     elif rest:
-        raise ValueError(f"unterminated or malformed turn at offset {pos}: {rest[:40]!r}")
+        raise ValueError(
+            f"unterminated or malformed turn at offset {pos}: {rest[:40]!r}"
+        )
     validate(messages, final_role=final)
     return messages
 

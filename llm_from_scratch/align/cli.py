@@ -118,7 +118,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     tok = Tokenizer.load(args.tokenizer) if args.tokenizer else book_tokenizer()
     if tok.vocab_size != model.config.vocab_size:
         raise SystemExit(
-            f"tokenizer has {tok.vocab_size} tokens but the model {model.config.vocab_size}"
+            f"tokenizer has {tok.vocab_size} tokens but the model "
+            f"{model.config.vocab_size}"
         )
     settings = ChatSettings(
         args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.system,

@@ -2,8 +2,9 @@
 
 * **Instructions** come from ``chatterbot-corpus`` (BSD): short English
   question/answer conversations in 19 topics.
-* **A verifiable task**, single-digit addition, whose answers are checked
-  exactly: reinforcement learning needs a reward nobody can argue with.
+* **Verifiable tasks** (the larger of two digits; single-digit addition), whose
+  answers are checked exactly: reinforcement learning needs a reward nobody can
+  argue with.
 * **Preference pairs are synthetic.** No offline package ships human preference
   data, so each pair is built: *chosen* is the corpus's reference reply,
   *rejected* is a reply to a different question (unhelpful), the reference cut
@@ -16,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -105,26 +106,42 @@ def split_by_hash(
     return train, val
 
 
-# --- the verifiable task -------------------------------------------------------
+# --- verifiable tasks ------------------------------------------------------------
+
+# name -> (question template, exact answer). "larger" asks for the larger of two
+# different digits; "addition" for a single-digit sum.
+TASKS: dict[str, tuple[str, Callable[[int, int], int]]] = {
+    "addition": ("What is {a} + {b}?", lambda a, b: a + b),
+    "larger": ("Which is larger, {a} or {b}?", max),
+}
 
 
-def addition_prompt(a: int, b: int) -> list[Message]:
+def _task(task: str) -> tuple[str, Callable[[int, int], int]]:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
+    return TASKS[task]
+
+
+def task_prompt(task: str, a: int, b: int) -> list[Message]:
     """The question the policy is asked."""
-    return [Message("user", f"What is {a} + {b}?")]
+    return [Message("user", _task(task)[0].format(a=a, b=b))]
 
 
-def addition_conversation(a: int, b: int) -> list[Message]:
+def task_conversation(task: str, a: int, b: int) -> list[Message]:
     """A solved example, for supervised fine-tuning."""
-    return [*addition_prompt(a, b), Message("assistant", str(a + b))]
+    return [*task_prompt(task, a, b), Message("assistant", str(_task(task)[1](a, b)))]
 
 
-def addition_problems(
-    max_operand: int = 9, test_fraction: float = 0.3, seed: int = 0
+def task_problems(
+    task: str, max_operand: int = 9, test_fraction: float = 0.3, seed: int = 0
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """All ``a + b`` with operands in ``0..max_operand``, split train/test."""
+    """All operand pairs in ``0..max_operand`` (distinct ones for "larger"),
+    shuffled and split into train and test."""
+    _task(task)
     if max_operand < 1:
         raise ValueError(f"max_operand must be >= 1, got {max_operand}")
-    pairs = [(a, b) for a in range(max_operand + 1) for b in range(max_operand + 1)]
+    pairs = [(a, b) for a in range(max_operand + 1) for b in range(max_operand + 1)
+             if task != "larger" or a != b]
     random.Random(seed).shuffle(pairs)
     n_test = round(len(pairs) * test_fraction)
     return pairs[n_test:], pairs[:n_test]
@@ -133,10 +150,28 @@ def addition_problems(
 _ANSWER = re.compile(r"\s*(-?\d+)\s*\.?\s*")
 
 
-def addition_reward(reply: str, a: int, b: int) -> float:
-    """1.0 when the reply is exactly the sum (surrounding space allowed), else 0.0."""
+def task_reward(task: str, reply: str, a: int, b: int) -> float:
+    """1.0 when the reply is exactly the answer (surrounding space allowed)."""
     match = _ANSWER.fullmatch(reply)
-    return float(match is not None and int(match.group(1)) == a + b)
+    return float(match is not None and int(match.group(1)) == _task(task)[1](a, b))
+
+
+def addition_prompt(a: int, b: int) -> list[Message]:
+    return task_prompt("addition", a, b)
+
+
+def addition_conversation(a: int, b: int) -> list[Message]:
+    return task_conversation("addition", a, b)
+
+
+def addition_problems(
+    max_operand: int = 9, test_fraction: float = 0.3, seed: int = 0
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    return task_problems("addition", max_operand, test_fraction, seed)
+
+
+def addition_reward(reply: str, a: int, b: int) -> float:
+    return task_reward("addition", reply, a, b)
 
 
 # --- synthetic preference pairs ------------------------------------------------
@@ -149,7 +184,7 @@ class PreferencePair:
     prompt: list[Message]
     chosen: str
     rejected: str
-    kind: str  # "mismatched", "truncated", "rude" or "wrong sum"
+    kind: str  # "mismatched", "truncated", "rude" or "wrong answer"
 
     def __post_init__(self) -> None:
         if self.chosen == self.rejected:
@@ -202,21 +237,34 @@ def preference_pairs(
     return pairs
 
 
+def task_pairs(
+    task: str, problems: Sequence[tuple[int, int]], seed: int = 0
+) -> list[PreferencePair]:
+    """Pairs for a verifiable task: the right answer over a near miss (a sum off
+    by 1-3; for "larger", the smaller number)."""
+    rng = random.Random(seed)
+    answer = _task(task)[1]
+    pairs = []
+    for a, b in problems:
+        right = answer(a, b)
+        if task == "larger":
+            wrong = min(a, b)
+        else:
+            wrong = right + rng.choice([-3, -2, -1, 1, 2, 3])
+            if wrong < 0:
+                wrong = right + rng.randint(1, 3)
+        pairs.append(
+            PreferencePair(
+                task_prompt(task, a, b), str(right), str(wrong), "wrong answer"
+            )
+        )
+    return pairs
+
+
 def addition_pairs(
     problems: Sequence[tuple[int, int]], seed: int = 0
 ) -> list[PreferencePair]:
-    """Pairs for the verifiable task: the right sum over a near miss (off by 1-3),
-    the kind of preference data math-tuned models are trained on."""
-    rng = random.Random(seed)
-    pairs = []
-    for a, b in problems:
-        wrong = a + b + rng.choice([-3, -2, -1, 1, 2, 3])
-        if wrong < 0:
-            wrong = a + b + rng.randint(1, 3)
-        pairs.append(
-            PreferencePair(addition_prompt(a, b), str(a + b), str(wrong), "wrong sum")
-        )
-    return pairs
+    return task_pairs("addition", problems, seed)
 
 
 def contaminate(

@@ -22,7 +22,11 @@ from llm_from_scratch.align.chat import ChatExample, ChatTokenizer
 from llm_from_scratch.align.data import PreferencePair
 from llm_from_scratch.align.losses import DPOOutput, dpo_loss, sequence_logprob
 from llm_from_scratch.align.reward import pair_examples
-from llm_from_scratch.align.training import check_positive, make_optimizer, optimizer_step
+from llm_from_scratch.align.training import (
+    check_positive,
+    make_optimizer,
+    optimizer_step,
+)
 
 
 @dataclass(frozen=True)

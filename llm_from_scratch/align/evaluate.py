@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from llm_from_scratch.align.chat import END, ChatTokenizer, Message, encode_prompt
-from llm_from_scratch.align.data import PreferencePair, addition_prompt, addition_reward
+from llm_from_scratch.align.data import PreferencePair, task_prompt, task_reward
 from llm_from_scratch.align.dpo import pair_logprobs
 from llm_from_scratch.align.reward import RewardModel, pair_examples, score
 
@@ -63,13 +63,14 @@ def generate_replies(
     return out
 
 
-def addition_accuracy(
-    model: nn.Module, tok: ChatTokenizer, problems: Sequence[tuple[int, int]]
+def task_accuracy(
+    model: nn.Module, tok: ChatTokenizer, task: str,
+    problems: Sequence[tuple[int, int]],
 ) -> float:
-    """Fraction of problems whose greedy reply is exactly the sum."""
-    prompts = [addition_prompt(a, b) for a, b in problems]
+    """Fraction of a verifiable task's problems whose greedy reply is exact."""
+    prompts = [task_prompt(task, a, b) for a, b in problems]
     replies = generate_replies(model, tok, prompts, max_new_tokens=4)
-    rewards = [addition_reward(reply_text(tok, r), a, b)
+    rewards = [task_reward(task, reply_text(tok, r), a, b)
                for r, (a, b) in zip(replies, problems)]
     return sum(rewards) / len(rewards)
 

@@ -26,7 +26,11 @@ from llm_from_scratch.align.losses import (
     masked_mean,
     token_logprobs,
 )
-from llm_from_scratch.align.training import check_positive, make_optimizer, optimizer_step
+from llm_from_scratch.align.training import (
+    check_positive,
+    make_optimizer,
+    optimizer_step,
+)
 
 # reward_fn(prompt ids, completions) -> one reward per completion
 RewardFn = Callable[[Sequence[int], list[list[int]]], Sequence[float]]
@@ -54,7 +58,9 @@ class GRPOConfig:
             "temperature", "lr", "clip", "epochs", "grad_clip",
         )
         if self.group_size < 2:
-            raise ValueError("GRPOConfig.group_size must be >= 2 (advantages are relative)")
+            raise ValueError(
+                "GRPOConfig.group_size must be >= 2 (advantages are relative)"
+            )
         if self.kl_coef < 0:
             raise ValueError(f"GRPOConfig.kl_coef must be >= 0, got {self.kl_coef}")
 
@@ -130,7 +136,9 @@ def grpo_train(
     for it in range(c.iterations):
         start = time.perf_counter()
         policy.eval()
-        pick = torch.randint(len(prompts), (c.prompts_per_iteration,), generator=generator)
+        pick = torch.randint(
+            len(prompts), (c.prompts_per_iteration,), generator=generator
+        )
         batch_prompts = [prompts[int(i)] for i in pick]
         groups = sample_groups(policy, batch_prompts, c.group_size, c.max_new_tokens,
                                c.temperature, stop_id, generator)
@@ -147,7 +155,9 @@ def grpo_train(
         policy.train()
         for epoch in range(c.epochs):
             logp = token_logprobs(policy(inputs), targets)
-            pg_loss, clip_rate = clipped_surrogate(logp, old_logp, advantages, mask, c.clip)
+            pg_loss, clip_rate = clipped_surrogate(
+                logp, old_logp, advantages, mask, c.clip
+            )
             kl = masked_mean(kl_estimate(logp, ref_logp), mask)
             loss = pg_loss + c.kl_coef * kl
             optimizer_step(

@@ -36,7 +36,7 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def sequence_logprob(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``log p(response | prompt)``: the sum of token log-probs over targets, ``[B]``."""
+    """``log p(response | prompt)``: token log-probs summed over targets, ``[B]``."""
     return token_logprobs(logits, targets).sum(-1)
 
 
@@ -130,7 +130,9 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     samples all score the same gets advantage 0 and so teaches nothing.
     """
     if rewards.dim() != 2 or rewards.shape[1] < 2:
-        raise ValueError(f"rewards must be [groups, samples>=2], got {tuple(rewards.shape)}")
+        raise ValueError(
+            f"rewards must be [groups, samples>=2], got {tuple(rewards.shape)}"
+        )
     mean = rewards.mean(1, keepdim=True)
     std = rewards.std(1, keepdim=True)
     return (rewards - mean) / (std + eps)

@@ -30,23 +30,23 @@ from llm_from_scratch.align.chat import (
 )
 from llm_from_scratch.align.data import (
     PreferencePair,
-    addition_conversation,
-    addition_pairs,
-    addition_problems,
-    addition_prompt,
-    addition_reward,
     chatterbot_conversations,
     contaminate,
     preference_pairs,
     split_by_hash,
+    task_conversation,
+    task_pairs,
+    task_problems,
+    task_prompt,
+    task_reward,
 )
 from llm_from_scratch.align.dpo import DPOConfig, dpo_train, frozen_copy
 from llm_from_scratch.align.evaluate import (
     TextJudge,
-    addition_accuracy,
     generate_replies,
     preference_accuracy,
     reply_text,
+    task_accuracy,
     toxic_rate,
     win_rate,
 )
@@ -70,10 +70,11 @@ from llm_from_scratch.utils import cache_dir, full_size
 class RecipeConfig:
     """Data settings and the config of every stage."""
 
+    task: str = "larger"
     max_tokens: int = 96
     val_fraction: float = 0.1
     rude_fraction: float = 0.1
-    addition_copies: int = 1
+    task_copies: int = 1
     sft: SFTConfig = field(default_factory=SFTConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)
@@ -91,8 +92,9 @@ class AlignData:
     pairs_val: list[PreferencePair]
     chat_train: list[list[Message]]
     chat_val: list[list[Message]]
-    addition_train: list[tuple[int, int]]
-    addition_test: list[tuple[int, int]]
+    task: str
+    task_train: list[tuple[int, int]]
+    task_test: list[tuple[int, int]]
     pairs_too_long: int
 
     def fingerprint(self) -> str:
@@ -126,19 +128,21 @@ def _fitting(
 def alignment_data(tok: ChatTokenizer, config: RecipeConfig) -> AlignData:
     """Chatterbot conversations split by question; 10% of SFT replies made rude
     (the contamination preference training must remove); synthetic pairs; the
-    addition task, whose train half is also shown to SFT ``addition_copies``
-    times so the model learns the answer format, and gives one "right sum over
-    a near miss" preference pair per training problem. Pairs longer than
+    verifiable task, whose train half is also shown to SFT ``task_copies``
+    times so the model learns the answer format, and gives one "right answer
+    over a near miss" preference pair per training problem. Pairs longer than
     ``max_tokens`` are left out and counted in ``pairs_too_long``."""
     convs, _ = chatterbot_conversations()
     train, val = split_by_hash(convs, config.val_fraction)
-    add_train, add_test = addition_problems(seed=config.seed)
+    task_train, task_test = task_problems(config.task, seed=config.seed)
     sft = contaminate(train, config.rude_fraction, seed=config.seed)
-    sft += [addition_conversation(a, b) for a, b in add_train] * config.addition_copies
+    sft += [task_conversation(config.task, a, b) for a, b in task_train] * (
+        config.task_copies
+    )
     pairs_train, n_train = _fitting(
         tok, preference_pairs(train, seed=config.seed), config.max_tokens
     )
-    pairs_train += addition_pairs(add_train, seed=config.seed)
+    pairs_train += task_pairs(config.task, task_train, seed=config.seed)
     pairs_val, n_val = _fitting(
         tok, preference_pairs(val, seed=config.seed + 1), config.max_tokens
     )
@@ -148,8 +152,9 @@ def alignment_data(tok: ChatTokenizer, config: RecipeConfig) -> AlignData:
         pairs_val=pairs_val,
         chat_train=[c[:2] for c in train if _fits(tok, c[:2], config.max_tokens)],
         chat_val=[c[:2] for c in val if _fits(tok, c[:2], config.max_tokens)],
-        addition_train=add_train,
-        addition_test=add_test,
+        task=config.task,
+        task_train=task_train,
+        task_test=task_test,
         pairs_too_long=n_train + n_val,
     )
 
@@ -236,13 +241,16 @@ def dpo_stage(
     return run_stage("dpo", sft, dpo, data, train_config, train)
 
 
-def addition_reward_fn(tok: ChatTokenizer, problems: list[tuple[int, int]]):
-    """GRPO's verifiable reward: 1 when the reply is exactly the sum."""
-    lookup = {tuple(encode_prompt(tok, addition_prompt(a, b))): (a, b) for a, b in problems}
+def task_reward_fn(
+    tok: ChatTokenizer, task: str, problems: list[tuple[int, int]]
+) -> Callable[[list[int], list[list[int]]], list[float]]:
+    """GRPO's verifiable reward: 1 when the reply is exactly the answer."""
+    lookup = {tuple(encode_prompt(tok, task_prompt(task, a, b))): (a, b)
+              for a, b in problems}
 
     def reward(prompt: list[int], completions: list[list[int]]) -> list[float]:
         a, b = lookup[tuple(prompt)]
-        return [addition_reward(reply_text(tok, c), a, b) for c in completions]
+        return [task_reward(task, reply_text(tok, c), a, b) for c in completions]
 
     return reward
 
@@ -252,8 +260,9 @@ def rl_stage(
     train_config: dict[str, Any], pad_id: int,
 ) -> Stage:
     ref = frozen_copy(start)
-    prompts = [encode_prompt(tok, addition_prompt(a, b)) for a, b in data.addition_train]
-    reward = addition_reward_fn(tok, data.addition_train)
+    prompts = [encode_prompt(tok, task_prompt(data.task, a, b))
+               for a, b in data.task_train]
+    reward = task_reward_fn(tok, data.task, data.task_train)
     end = tok.special_tokens[END]
 
     def train(model: nn.Module) -> list[dict[str, float]]:
@@ -335,7 +344,7 @@ def load_aligned(path: str | Path) -> nn.Module:
 def book_recipe() -> RecipeConfig:
     """The chapter's default (CPU minutes), or a longer run under LLMFS_FULL=1."""
     small = RecipeConfig(
-        addition_copies=4,
+        task_copies=4,
         sft=SFTConfig(steps=150, batch_size=16, lr=1e-3, warmup_steps=5),
         reward=RewardConfig(steps=40, batch_size=16, lr=5e-4, max_tokens=96),
         dpo=DPOConfig(steps=50, beta=0.1, batch_size=16, lr=2e-4, max_tokens=96),
@@ -371,7 +380,7 @@ def evaluation_row(
     texts = [reply_text(tok, r) for r in replies]
     references = [c[1].content for c in data.chat_val]
     return {
-        "addition accuracy": addition_accuracy(model, tok, data.addition_test),
+        "task accuracy": task_accuracy(model, tok, data.task, data.task_test),
         "preference accuracy": preference_accuracy(
             model, tok, data.pairs_val, pad_id, max_tokens
         ),

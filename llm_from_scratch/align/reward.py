@@ -19,7 +19,11 @@ from torch import nn
 from llm_from_scratch.align.chat import ChatExample, ChatTokenizer, Message, encode_chat
 from llm_from_scratch.align.data import PreferencePair
 from llm_from_scratch.align.losses import bradley_terry_loss
-from llm_from_scratch.align.training import check_positive, make_optimizer, optimizer_step
+from llm_from_scratch.align.training import (
+    check_positive,
+    make_optimizer,
+    optimizer_step,
+)
 
 
 class RewardModel(nn.Module):
@@ -63,14 +67,19 @@ def pair_examples(
 ) -> tuple[ChatExample, ChatExample]:
     """The chosen and the rejected conversation of a pair, encoded."""
     return tuple(  # type: ignore[return-value]
-        encode_chat(tok, [*pair.prompt, Message("assistant", reply)], max_tokens=max_tokens)
+        encode_chat(
+            tok, [*pair.prompt, Message("assistant", reply)], max_tokens=max_tokens
+        )
         for reply in (pair.chosen, pair.rejected)
     )
 
 
 @torch.no_grad()
 def score(
-    rm: RewardModel, sequences: Sequence[Sequence[int]], pad_id: int, batch_size: int = 64
+    rm: RewardModel,
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    batch_size: int = 64,
 ) -> torch.Tensor:
     """Reward of each id sequence (a prompt plus a reply), in batches."""
     rm.eval()

@@ -18,7 +18,11 @@ from torch import nn
 from llm_from_scratch.align.batching import pad_batch
 from llm_from_scratch.align.chat import ChatExample
 from llm_from_scratch.align.losses import sft_loss
-from llm_from_scratch.align.training import check_positive, make_optimizer, optimizer_step
+from llm_from_scratch.align.training import (
+    check_positive,
+    make_optimizer,
+    optimizer_step,
+)
 
 
 @dataclass(frozen=True)

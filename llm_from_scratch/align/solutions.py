@@ -1,4 +1,5 @@
-"""Solutions to the chapter's exercises (checked by ``tests/test_align_solutions.py``)."""
+"""Solutions to the chapter's exercises (tested in ``tests/test_align_solutions.py``).
+"""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ class Encoded:
 
     examples: list[ChatExample]
     truncated: int
-    too_long: list[int]  # indices of conversations whose last exchange alone is too long
+    too_long: list[int]  # conversations whose last exchange alone is too long
 
 
 def encode_dataset(
@@ -37,7 +37,8 @@ def encode_dataset(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                examples.append(encode_chat(tok, conv, max_tokens=max_tokens, truncate=True))
+                example = encode_chat(tok, conv, max_tokens=max_tokens, truncate=True)
+                examples.append(example)
             except ValueError as e:
                 if "max_tokens" not in str(e):
                     raise ValueError(f"conversation {i}: {e}") from None
@@ -87,4 +88,5 @@ def check_positive(config: object, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError(f"{type(config).__name__}.{name} must be > 0, got {value!r}")
+            name = f"{type(config).__name__}.{name}"
+            raise ValueError(f"{name} must be > 0, got {value!r}")
