@@ -152,3 +152,5 @@ def test_launcher_rejects_bad_arguments():
         run_parallel(sleep_on_rank, 0)
     with pytest.raises(ValueError, match="timeout"):
         run_parallel(sleep_on_rank, 2, 0.0, timeout=0)
+    with pytest.raises(ValueError, match="backend"):
+        run_parallel(sleep_on_rank, 2, 0.0, backend="mpi")

@@ -85,7 +85,7 @@ def ring_reduce_scatter(tensor: torch.Tensor) -> torch.Tensor:
 def ring_all_gather(chunk: torch.Tensor) -> torch.Tensor:
     """Concatenate every rank's ``chunk`` (rank order) on every rank."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    out = torch.empty((world, *chunk.shape), dtype=chunk.dtype)
+    out = torch.empty((world, *chunk.shape), dtype=chunk.dtype, device=chunk.device)
     out[rank] = chunk
     for step in range(world - 1):
         send_idx = (rank - step) % world

@@ -2,7 +2,7 @@
 
 Every technique in this chapter runs on a laptop: ``run_parallel(fn, 2)``
 starts two Python processes, joins them into a ``torch.distributed`` group
-(gloo on CPU, nccl on CUDA) and calls ``fn(rank, world_size, *args)`` in
+(gloo by default, or nccl) and calls ``fn(rank, world_size, *args)`` in
 each. What the ranks return comes back as a list, in rank order.
 
 Distributed code fails in an unpleasant way: one rank raises, the others
@@ -34,11 +34,6 @@ import torch.multiprocessing as mp
 
 class ParallelError(RuntimeError):
     """A rank raised (or died); the message carries that rank's traceback."""
-
-
-def default_backend() -> str:
-    """nccl when every rank can have its own GPU, gloo otherwise."""
-    return "nccl" if torch.cuda.is_available() else "gloo"
 
 
 def _child(
@@ -79,7 +74,7 @@ def run_parallel(
     world_size: int,
     *args: Any,
     timeout: float = 120.0,
-    backend: str | None = None,
+    backend: str = "gloo",
 ) -> list[Any]:
     """Call ``fn(rank, world_size, *args)`` in ``world_size`` processes.
 
@@ -88,13 +83,16 @@ def run_parallel(
     tensors, numbers, strings, or lists/tuples/dicts of them. Raises
     ``ParallelError`` with the traceback of the first rank that fails and
     ``TimeoutError`` if the group has not finished after ``timeout`` seconds;
-    either way every rank is terminated.
+    either way every rank is terminated. The default backend is gloo (CPU
+    tensors, which the chapter's demos use); ``backend="nccl"`` gives rank
+    ``r`` GPU ``r`` (``torchrun`` selects nccl on its own through the CLI).
     """
     if not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size must be an int >= 1, got {world_size!r}")
     if timeout <= 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-    backend = backend or default_backend()
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
     if backend == "nccl" and torch.cuda.device_count() < 1:
         raise ValueError("backend 'nccl' needs a CUDA device")
     loopback = {"linux": "lo", "darwin": "lo0"}.get(sys.platform)

@@ -112,6 +112,8 @@ def pipeline_step(
     xs, ys = x.chunk(n_micro), y.chunk(n_micro)
     mb = xs[0].shape[0]
     shape = hidden_shape or (mb, x.shape[1], _width(stage))
+    weight = next(stage.parameters())
+    like = {"dtype": weight.dtype, "device": weight.device}
     inputs: dict[int, torch.Tensor] = {}
     outputs: dict[int, torch.Tensor] = {}
     sends: list[dist.Work] = []
@@ -124,7 +126,7 @@ def pipeline_step(
             if stage.first:
                 inp = xs[i]
             else:
-                inp = torch.empty(shape)
+                inp = torch.empty(shape, **like)
                 dist.recv(inp, rank - 1)
                 inp.requires_grad_(True)
             start = time.perf_counter() - t0
@@ -139,7 +141,7 @@ def pipeline_step(
         else:
             grad = None
             if not stage.last:
-                grad = torch.empty(shape)
+                grad = torch.empty(shape, **like)
                 dist.recv(grad, rank + 1)
             start = time.perf_counter() - t0
             outputs.pop(i).backward(grad)

@@ -164,8 +164,8 @@ def scheme_run(rank: int, world: int, exp: Experiment, scheme: str) -> dict[str,
         if data_parallel:
             x, y = _local(x, rank, world), _local(y, rank, world)
         if accum:  # two micro-batches; DDP communicates only after the last
-            no_sync = runner.no_sync if isinstance(runner, DataParallel) else nullcontext
-            with no_sync():
+            ddp = isinstance(runner, DataParallel)
+            with runner.no_sync() if ddp else nullcontext():
                 loss = loss_fn(runner(x[::2]), y[::2]) / 2
                 loss.backward()
             second = loss_fn(runner(x[1::2]), y[1::2]) / 2

@@ -126,7 +126,7 @@ class ZeroOptimizer:
                     self._reduce_grad(p)
         self.optimizer.step()
         for p, piece in zip(self.params, self.pieces):
-            full = torch.empty(piece.numel() * self.world)
+            full = torch.empty(piece.numel() * self.world, device=piece.device)
             all_gather(full, piece.detach())
             p.copy_(full[: p.numel()].view_as(p))
 
@@ -242,7 +242,8 @@ class FullyShardedUnit(nn.Module):
     @torch.no_grad()
     def full_parameters(self) -> dict[str, torch.Tensor]:
         """Gather the unit's weights (fp32), keyed by name inside ``module``."""
-        full = torch.empty(self.shard.numel() * dist.get_world_size())
+        full = torch.empty(self.shard.numel() * dist.get_world_size(),
+                           device=self.shard.device)
         all_gather(full, self.shard.detach())
         names = {id(m): n for n, m in self.module.named_modules()}
         return {
