@@ -21,12 +21,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(parallel: str) -> list[float]:
+SMALL = ["--steps", "3", "--d-model", "32", "--vocab-size", "128", "--seq-len", "32",
+         "--tie-embeddings"]
+
+
+def _torchrun(parallel: str, *extra: str) -> list[float]:
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--nproc_per_node=2", f"--master-port={_free_port()}",
            "-m", "llm_from_scratch", "parallel-train", "--parallel", parallel,
-           "--steps", "3", "--d-model", "32", "--vocab-size", "128", "--seq-len", "32",
-           "--tie-embeddings"]
+           *(extra or SMALL)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     return [float(x) for x in re.findall(r"loss (\d+\.\d+)", done.stdout)]
@@ -41,8 +44,21 @@ def test_torchrun_ddp_and_fsdp_train_the_same():
     assert ddp[-1] < ddp[0]  # it learns something
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_book_training_loop_takes_our_data_parallel_as_wrap_model():
+    """``train(config, wrap_model=...)`` on the book's shards: our DataParallel
+    gives the losses of torch's DDP (the loop's default under torchrun)."""
+    extra = ("--loop", "book", "--steps", "2", "--batch-size", "2", "--seq-len", "32")
+    ours, torch_ddp = _torchrun("ddp-scratch", *extra), _torchrun("ddp", *extra)
+    assert len(ours) == 2
+    assert ours == pytest.approx(torch_ddp, abs=1e-4)
+
+
 def test_cli_registers_parallel_train():
     args = build_parser().parse_args(["parallel-train", "--parallel", "tp-scratch"])
     assert args.parallel == "tp-scratch"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["parallel-train", "--parallel", "zero9"])
+    args = build_parser().parse_args(["parallel-train", "--loop", "book"])
+    assert args.loop == "book"

@@ -13,8 +13,43 @@ import argparse
 from llm_from_scratch.model import ModelConfig
 
 
+def _book_loop(args: argparse.Namespace) -> int:
+    """The book's ``train()`` loop on its shards, with a data-parallel
+    ``wrap_model`` (the loop builds the optimizer first and gives every rank
+    its own batches, which suits data parallelism only)."""
+    from llm_from_scratch.parallel.data_parallel import DataParallel
+    from llm_from_scratch.parallel.production import ddp
+    from llm_from_scratch.train import TrainConfig, train
+
+    wraps = {"ddp": ddp, "ddp-scratch": lambda model, device: DataParallel(model),
+             "none": None}
+    if args.parallel not in wraps:
+        raise SystemExit(f"--loop book supports --parallel {sorted(wraps)}")
+    config = TrainConfig(
+        d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
+        n_kv_heads=args.n_kv_heads, tie_embeddings=args.tie_embeddings,
+        batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
+        lr=args.lr, seed=args.seed, eval_every=0, log_every=1, progress=False,
+    )
+    result = train(config, wrap_model=wraps[args.parallel])
+    if result.history and _rank() == 0:
+        for record in result.history:
+            print(f"step {record['step']:4d}  loss {record['loss']:.4f}  "
+                  f"tokens/s {record.get('tokens_per_s', 0):.0f}")
+    return 0
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
 def cmd_parallel_train(args: argparse.Namespace) -> int:
     import torch.distributed as dist
+
+    if args.loop == "book":
+        return _book_loop(args)
 
     from llm_from_scratch.parallel.trainer import ParallelRun, parallel_train
 
@@ -55,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--parallel", choices=PARALLEL, default="ddp")
     p.add_argument("--data", choices=("random", "book"), default="random",
                    help="random token ids (smoke test) or the book's shards")
+    p.add_argument("--loop", choices=("own", "book"), default="own",
+                   help="this chapter's loop (every scheme) or the book's train() "
+                        "with a data-parallel wrap_model (book data)")
     p.add_argument("--vocab-size", type=int, default=512)
     p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--n-layers", type=int, default=2)

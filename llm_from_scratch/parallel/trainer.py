@@ -7,7 +7,9 @@ and every rank draws its own batches (tensor-parallel ranks must all see the
 same one). This loop is the minimal version that gets both right for every
 scheme: ``ddp``/``fsdp``/``tp`` on ``torch.distributed`` and our
 ``ddp-scratch``/``fsdp-scratch``/``tp-scratch``. Launch it with
-``torchrun --nproc_per_node=N -m llm_from_scratch parallel-train ...``.
+``torchrun --nproc_per_node=N -m llm_from_scratch parallel-train ...``;
+``--loop book`` runs the book's ``train()`` instead, with DDP or our
+``DataParallel`` as its ``wrap_model``.
 """
 
 from __future__ import annotations
