@@ -73,9 +73,12 @@ def test_loss_falls_and_metrics_are_written(manifests, tmp_path) -> None:
     assert result.checkpoint == tmp_path / "checkpoints" / "step_000040"
 
 
-def test_in_process_resume_is_exact(manifests, tmp_path) -> None:
-    full = train(tiny(manifests, checkpoint_every=4, out_dir=str(tmp_path / "a")))
-    config = tiny(manifests, checkpoint_every=4, out_dir=str(tmp_path / "b"))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_in_process_resume_is_exact(manifests, tmp_path, threads: int) -> None:
+    torch.set_num_threads(threads)  # the autouse fixture restores it
+    kw = dict(checkpoint_every=4, deterministic=True)
+    full = train(tiny(manifests, out_dir=str(tmp_path / "a"), **kw))
+    config = tiny(manifests, out_dir=str(tmp_path / "b"), **kw)
     crashed = train(config, callbacks=[lambda rec, model: rec["step"] == 6])
     assert len(crashed.losses) == 6  # stopped after step 6; newest checkpoint: 4
     resumed = train(config.with_overrides(["resume=true"]))
@@ -138,6 +141,7 @@ def _cli(out: Path, manifests, *extra: str) -> list[str]:
     sets = [
         "d_model=32", "n_layers=1", "n_heads=2", "batch_size=4", "seq_len=32",
         "steps=60", "eval_every=0", "checkpoint_every=5", "data=manifests",
+        "deterministic=true",
         f"train_manifest={manifests[0]}", f"val_manifest={manifests[1]}",
     ]
     cmd = [sys.executable, "-m", "llm_from_scratch", "train", "--no-progress",
@@ -148,7 +152,7 @@ def _cli(out: Path, manifests, *extra: str) -> list[str]:
 
 
 def _env() -> dict[str, str]:
-    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    return dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
 
 
 def _losses(out: Path) -> list[float]:

@@ -30,6 +30,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append("progress=false")
     config = config.with_overrides(overrides + list(args.set or []))
     result = train(config)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # the command owns the process group: close it
+        dist.destroy_process_group()
     if dist_info_from_env().is_main:
         summary = {"steps": len(result.history), "seconds": round(result.seconds, 1)}
         summary["final_loss"] = result.losses[-1] if result.losses else None

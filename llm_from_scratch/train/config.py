@@ -60,6 +60,7 @@ class TrainConfig:
     seed: int = 1337
     dtype: str = "float32"
     compile: bool = False
+    deterministic: bool = False
     device: str = "auto"
     out_dir: str | None = None
     resume: bool = False

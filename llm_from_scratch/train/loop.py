@@ -50,7 +50,7 @@ WrapModel = Callable[[nn.Module, torch.device], nn.Module]
 Callback = Callable[[dict[str, Any], nn.Module], bool | None]
 
 # Fields that may differ when resuming: they do not change the loss curve.
-RESUMABLE_CHANGES = {
+RESUMABLE_CHANGES = {  # (deterministic may change the last bits: not listed)
     "out_dir", "resume", "progress", "device", "compile", "log_every",
     "checkpoint_every", "keep_checkpoints", "eval_every", "sample_every",
 }
@@ -230,7 +230,28 @@ def train(
     wrapper (the parallelism chapter plugs in its own). ``model``/``data``
     override the book's Transformer and shards (tests use small ones).
     Under torchrun every process calls this; only rank 0 writes files.
+
+    ``config.deterministic`` switches on PyTorch's deterministic kernels for
+    the run: multi-threaded CPU kernels (the embedding's scatter-add in the
+    backward pass, for one) may otherwise add in a different order each run,
+    and a resumed run would drift from the uninterrupted one in the last bits.
     """
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(previous or config.deterministic)
+    try:
+        return training_loop(config, wrap_model, callbacks or [], model, data)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def training_loop(
+    config: TrainConfig,
+    wrap_model: WrapModel | None,
+    callbacks: list[Callback],
+    model: nn.Module | None,
+    data: TrainData | None,
+) -> TrainResult:
+    """The body of ``train``: set-up, then one optimizer step per iteration."""
     info = dist_info_from_env()
     device = resolve_device(config, info)
     setup_distributed(info, device)
@@ -326,7 +347,7 @@ def train(
                 saved = _save(config, model, optimizer, step + 1, history,
                               data.vocab_size)
             barrier(info)
-        stop = any(cb(record, model) for cb in callbacks or [])
+        stop = any(cb(record, model) for cb in callbacks)
         if stop:
             break
     if bar is not None:

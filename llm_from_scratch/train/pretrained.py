@@ -27,7 +27,8 @@ from llm_from_scratch.utils import cache_dir, full_size
 # over the 1.7M-token curated corpus; the validation curve shows when it overfits).
 BOOK_CONFIG = TrainConfig(
     d_model=128, n_layers=4, n_heads=4, batch_size=16, seq_len=128, steps=400,
-    lr=3e-3, fast=True, eval_every=50, eval_batches=8, progress=False,
+    lr=3e-3, fast=True, eval_every=50, eval_batches=8, deterministic=True,
+    progress=False,
 )
 FULL_CONFIG = replace(
     BOOK_CONFIG, d_model=256, n_layers=6, n_heads=8, batch_size=32, seq_len=256,
