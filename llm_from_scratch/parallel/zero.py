@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from llm_from_scratch.parallel.collectives import all_gather, all_reduce, reduce_scatter
+from llm_from_scratch.parallel.collectives import all_gather, reduce_scatter
 
 
 def _padded(numel: int, world: int) -> int:
