@@ -8,6 +8,16 @@ from llm_from_scratch.model import Attention, causal_mask, scaled_dot_product_at
 from llm_from_scratch.model.rope import RotaryEmbedding
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is faster than several waiting on each
+    other at every small matmul, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_sdpa_matches_torch_with_leading_dims_and_rectangular_mask():
     torch.manual_seed(0)
     q = torch.randn(2, 3, 4, 5, 8)  # three leading batch dims, Tq = 5

@@ -6,6 +6,16 @@ import torch
 from llm_from_scratch.model import ModelConfig, Transformer, sample_next
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is faster than several waiting on each
+    other at every small matmul, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def model() -> Transformer:
     torch.manual_seed(0)

@@ -12,6 +12,16 @@ from llm_from_scratch.model import (
 )
 from llm_from_scratch.model.hf import half_to_interleaved, interleaved_to_half
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is faster than several waiting on each
+    other at every small matmul, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 transformers = pytest.importorskip("transformers")
 
 CONFIGS = {

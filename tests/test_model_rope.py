@@ -8,6 +8,16 @@ from hypothesis import strategies as st
 from llm_from_scratch.model import RopeScaling, RotaryEmbedding, apply_rotary, rope_frequencies
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is faster than several waiting on each
+    other at every small matmul, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def complex_rope(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
     """The definition: pair (2i, 2i+1) as a complex number times e^{i m theta_i}."""
     d = x.shape[-1]

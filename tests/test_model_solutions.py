@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -21,6 +22,16 @@ from llm_from_scratch.model.solutions import (
     sliding_window_mask,
     theta_for_context,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is faster than several waiting on each
+    other at every small matmul, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def test_attention_loop_matches_sdpa():

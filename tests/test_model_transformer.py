@@ -11,6 +11,16 @@ from llm_from_scratch.model import (
     matmul_parameters,
 )
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one thread is faster than several waiting on each
+    other at every small matmul, especially on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 CFG = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, max_seq_len=64)
 
 
