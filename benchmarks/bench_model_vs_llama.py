@@ -5,8 +5,8 @@ the same run and interleaved so background load hits both alike; the time is the
 process's CPU time (all threads), which a shared machine distorts far less than
 wall-clock time. Two pairings:
 from-scratch attention vs Hugging Face "eager"; our fast path (SDPA) vs Hugging
-Face "sdpa". Prints median CPU milliseconds per step and the ratio ours / reference (< 1 is
-faster). ``--full`` uses a ~124M-parameter config.
+Face "sdpa". Prints median CPU milliseconds per step and the ratio
+ours / reference (< 1 is faster). ``--full`` uses a ~124M-parameter config.
 
     .venv/bin/python benchmarks/bench_model_vs_llama.py
 """
@@ -21,7 +21,12 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
-from llm_from_scratch.model import ModelConfig, Transformer, count_parameters, to_hf_llama
+from llm_from_scratch.model import (
+    ModelConfig,
+    Transformer,
+    count_parameters,
+    to_hf_llama,
+)
 
 
 def step_time(model: torch.nn.Module, idx: torch.Tensor, hf: bool) -> float:
@@ -46,8 +51,10 @@ def main() -> None:
         batch, seq = 4, 256
     torch.manual_seed(0)
     idx = torch.randint(0, shape["vocab_size"], (batch, seq))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {batch} x {seq} tokens")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"batch {batch} x {seq} tokens"
+    )
     for fast, impl in ((False, "eager"), (True, "sdpa")):
         torch.manual_seed(0)
         ours = Transformer(ModelConfig(**shape, max_seq_len=seq, fast=fast))
@@ -64,8 +71,11 @@ def main() -> None:
                 times["hf"].append(t_hf)
         a, b = statistics.median(times["ours"]), statistics.median(times["hf"])
         name = "fast (SDPA)" if fast else "from scratch"
-        print(f"{count_parameters(ours) / 1e6:.1f}M params, ours {name}: {a * 1e3:.0f} CPU-ms"
-              f" | LlamaForCausalLM ({impl}): {b * 1e3:.0f} CPU-ms | ratio {a / b:.2f}x")
+        print(
+            f"{count_parameters(ours) / 1e6:.1f}M params, "
+            f"ours {name}: {a * 1e3:.0f} CPU-ms"
+            f" | LlamaForCausalLM ({impl}): {b * 1e3:.0f} CPU-ms | ratio {a / b:.2f}x"
+        )
 
 
 if __name__ == "__main__":

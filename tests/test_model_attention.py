@@ -28,8 +28,10 @@ def test_sdpa_matches_torch_with_leading_dims_and_rectangular_mask():
     want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(
-        scaled_dot_product_attention(q, k, v), F.scaled_dot_product_attention(q, k, v),
-        rtol=1e-5, atol=1e-6,
+        scaled_dot_product_attention(q, k, v),
+        F.scaled_dot_product_attention(q, k, v),
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 

@@ -19,8 +19,16 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def model() -> Transformer:
     torch.manual_seed(0)
-    return Transformer(ModelConfig(vocab_size=50, d_model=32, n_layers=2, n_heads=4,
-                                   n_kv_heads=2, max_seq_len=32))
+    return Transformer(
+        ModelConfig(
+            vocab_size=50,
+            d_model=32,
+            n_layers=2,
+            n_heads=4,
+            n_kv_heads=2,
+            max_seq_len=32,
+        )
+    )
 
 
 def test_greedy_generation_equals_argmax_of_full_recomputation(model):
@@ -46,8 +54,10 @@ def test_stream_yields_what_generate_returns_and_stops(model):
     assert list(model.stream(prompt, 10, temperature=0)) == full
     stop = full[3]
     first = full.index(stop)
-    assert list(model.stream(prompt, 10, temperature=0, stop_tokens=[stop])) == \
-        full[: first + 1]
+    assert (
+        list(model.stream(prompt, 10, temperature=0, stop_tokens=[stop]))
+        == full[: first + 1]
+    )
     out = model.generate(prompt[None], 10, temperature=0, stop_tokens=[stop])
     assert out[0, 6:].tolist() == full[: first + 1]
 
@@ -65,7 +75,9 @@ def test_stopped_rows_are_padded_with_their_stop_token(model):
 def test_top_k_and_top_p_restrict_the_support():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     g = torch.Generator().manual_seed(0)
-    draws = lambda **kw: {int(sample_next(logits, generator=g, **kw)) for _ in range(300)}
+    draws = lambda **kw: {
+        int(sample_next(logits, generator=g, **kw)) for _ in range(300)
+    }
     assert draws(top_k=2) == {0, 1}
     assert draws(top_p=0.7) == {0, 1}  # 0.5 < 0.7 <= 0.8
     assert draws(top_p=0.5) == {0}
@@ -81,10 +93,15 @@ def test_sampling_frequencies_follow_the_distribution():
     torch.testing.assert_close(freq, probs, rtol=0, atol=0.015)  # ~4 sigma
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(temperature=-1), "temperature"), (dict(top_k=0), "top_k"),
-    (dict(top_p=0.0), "top_p"), (dict(top_p=1.5), "top_p"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(temperature=-1), "temperature"),
+        (dict(top_k=0), "top_k"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+    ],
+)
 def test_bad_sampling_arguments(model, kw, msg):
     with pytest.raises(ValueError, match=msg):
         model.generate(torch.zeros(1, 2, dtype=torch.long), 3, **kw)

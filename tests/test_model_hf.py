@@ -22,14 +22,16 @@ def _one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 transformers = pytest.importorskip("transformers")
 
 CONFIGS = {
     "mha": dict(),
     "gqa": dict(n_kv_heads=2),
     "mqa-tied": dict(n_kv_heads=1, tie_embeddings=True),
-    "theta-linear-scaling": dict(rope_theta=500000.0,
-                                 rope_scaling={"kind": "linear", "factor": 2.0}),
+    "theta-linear-scaling": dict(
+        rope_theta=500000.0, rope_scaling={"kind": "linear", "factor": 2.0}
+    ),
     "odd-ffn-eps": dict(ffn_hidden=72, norm_eps=1e-6, n_layers=3),
 }
 
@@ -62,8 +64,9 @@ def test_greedy_generation_equals_llama_generate():
     llama = transformers.LlamaForCausalLM(hf_config).eval()
     llama.load_state_dict(state)
     prompt = torch.randint(0, 113, (1, 5))
-    want = llama.generate(prompt, max_new_tokens=10, do_sample=False,
-                          pad_token_id=0, eos_token_id=None)
+    want = llama.generate(
+        prompt, max_new_tokens=10, do_sample=False, pad_token_id=0, eos_token_id=None
+    )
     assert torch.equal(ours.generate(prompt, 10, temperature=0), want)
 
 

@@ -6,7 +6,14 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_from_scratch.model import Embedding, FeedForward, Linear, RMSNorm, silu, softmax
+from llm_from_scratch.model import (
+    Embedding,
+    FeedForward,
+    Linear,
+    RMSNorm,
+    silu,
+    softmax,
+)
 
 
 def test_linear_matches_f_linear_and_nn_layout():
@@ -80,6 +87,7 @@ def test_swiglu_matches_formula_with_torch_ops():
     torch.manual_seed(0)
     ff = FeedForward(8, 24)
     x = torch.randn(4, 8)
-    want = F.linear(F.silu(F.linear(x, ff.w1.weight)) * F.linear(x, ff.w3.weight),
-                    ff.w2.weight)
+    want = F.linear(
+        F.silu(F.linear(x, ff.w1.weight)) * F.linear(x, ff.w3.weight), ff.w2.weight
+    )
     torch.testing.assert_close(ff(x), want, rtol=1e-5, atol=1e-6)

@@ -5,7 +5,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm_from_scratch.model import RopeScaling, RotaryEmbedding, apply_rotary, rope_frequencies
+from llm_from_scratch.model import (
+    RopeScaling,
+    RotaryEmbedding,
+    apply_rotary,
+    rope_frequencies,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -18,12 +23,16 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def complex_rope(x: torch.Tensor, positions: torch.Tensor, theta: float) -> torch.Tensor:
+def complex_rope(
+    x: torch.Tensor, positions: torch.Tensor, theta: float
+) -> torch.Tensor:
     """The definition: pair (2i, 2i+1) as a complex number times e^{i m theta_i}."""
     d = x.shape[-1]
     freqs = theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)
-    rot = torch.polar(torch.ones(len(positions), d // 2, dtype=torch.float64),
-                      torch.outer(positions.double(), freqs))
+    rot = torch.polar(
+        torch.ones(len(positions), d // 2, dtype=torch.float64),
+        torch.outer(positions.double(), freqs),
+    )
     z = torch.view_as_complex(x.double().reshape(*x.shape[:-1], d // 2, 2))
     return torch.view_as_real(z * rot).flatten(-2)
 
@@ -36,8 +45,9 @@ def test_matches_complex_multiplication(theta):
     x = torch.randn(3, 5, 16)
     cos, sin = rope(positions)
     got = apply_rotary(x, cos, sin)
-    torch.testing.assert_close(got.double(), complex_rope(x, positions, theta),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        got.double(), complex_rope(x, positions, theta), rtol=1e-5, atol=1e-5
+    )
 
 
 @settings(max_examples=30, deadline=None, derandomize=True)
@@ -52,8 +62,9 @@ def test_score_depends_only_on_offset(m, n, shift):
         ck, sk = rope(torch.tensor([pn]))
         return (apply_rotary(q[None], cq, sq) * apply_rotary(k[None], ck, sk)).sum()
 
-    torch.testing.assert_close(score(m, n), score(m + shift, n + shift),
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        score(m, n), score(m + shift, n + shift), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_rotation_preserves_norm_and_position_zero_is_identity():

@@ -21,6 +21,7 @@ def _one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 CFG = dict(vocab_size=97, d_model=32, n_layers=2, n_heads=4, max_seq_len=64)
 
 
@@ -40,8 +41,12 @@ def test_shapes_names_and_determinism():
     assert block.feed_forward.w1.weight.shape == (m.config.ffn_hidden, 32)
     assert block.feed_forward.w2.weight.shape == (32, m.config.ffn_hidden)
     assert m.output.weight.shape == m.tok_embeddings.weight.shape == (97, 32)
-    assert all(torch.equal(a, b) for a, b in
-               zip(m.state_dict().values(), build(n_kv_heads=2).state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            m.state_dict().values(), build(n_kv_heads=2).state_dict().values()
+        )
+    )
     # residual projections start smaller (GPT-2): std 0.02 / sqrt(2 * n_layers)
     assert block.attention.wo.weight.std() < 0.8 * block.attention.wq.weight.std()
 
@@ -66,8 +71,12 @@ def test_fast_path_equals_scratch_path(kw):
     torch.testing.assert_close(fast(idx), slow(idx), rtol=1e-5, atol=1e-5)
     cache_a, cache_b = slow.init_kv_cache(2), fast.init_kv_cache(2)
     slow(idx[:, :5], kv_cache=cache_a), fast(idx[:, :5], kv_cache=cache_b)
-    torch.testing.assert_close(fast(idx[:, 5:9], kv_cache=cache_b),
-                               slow(idx[:, 5:9], kv_cache=cache_a), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        fast(idx[:, 5:9], kv_cache=cache_b),
+        slow(idx[:, 5:9], kv_cache=cache_a),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 @pytest.mark.parametrize("fast", [False, True])
@@ -122,13 +131,17 @@ def test_tied_embeddings_share_one_tensor():
     assert count_parameters(m) == count_parameters(build()) - 97 * 32
 
 
-@pytest.mark.parametrize("kw", [{}, {"n_kv_heads": 2}, {"tie_embeddings": True},
-                                {"ffn_hidden": 100}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"n_kv_heads": 2}, {"tie_embeddings": True}, {"ffn_hidden": 100}]
+)
 def test_count_parameters_formula_matches_module(kw):
     m = build(**kw)
     assert count_parameters(m.config) == count_parameters(m)
-    blocks = sum(p.numel() for n, p in m.named_parameters()
-                 if n.startswith("layers") and "norm" not in n)
+    blocks = sum(
+        p.numel()
+        for n, p in m.named_parameters()
+        if n.startswith("layers") and "norm" not in n
+    )
     assert matmul_parameters(m.config) == blocks + 97 * 32
 
 
@@ -164,7 +177,11 @@ def test_torch_compile_equals_eager():
 
 
 def test_toy_training_lowers_the_loss_deterministically():
-    from llm_from_scratch.model.toy_training import encode_chars, loss_per_position, train_toy
+    from llm_from_scratch.model.toy_training import (
+        encode_chars,
+        loss_per_position,
+        train_toy,
+    )
 
     tokens, vocab = encode_chars("to be or not to be, that is the question. " * 40)
     cfg = dict(vocab_size=len(vocab), d_model=32, n_layers=1, n_heads=2, max_seq_len=32)

@@ -11,7 +11,11 @@ from llm_from_scratch.model.attention import (
     scaled_dot_product_attention,
 )
 from llm_from_scratch.model.config import ModelConfig, RopeScaling, default_ffn_hidden
-from llm_from_scratch.model.flops import count_parameters, flops_per_token, matmul_parameters
+from llm_from_scratch.model.flops import (
+    count_parameters,
+    flops_per_token,
+    matmul_parameters,
+)
 from llm_from_scratch.model.generation import sample_next
 from llm_from_scratch.model.hf import from_hf_llama, to_hf_llama
 from llm_from_scratch.model.kv_cache import KVCache

@@ -35,8 +35,11 @@ def scaled_dot_product_attention(
     return softmax(scores.float(), dim=-1).to(v.dtype) @ v
 
 
-def causal_mask(length: int, start: int = 0, device: torch.device | None = None) -> Tensor:
-    """(length, start + length) boolean: query i (at slot start + i) sees keys 0..start+i."""
+def causal_mask(
+    length: int, start: int = 0, device: torch.device | None = None
+) -> Tensor:
+    """(length, start + length) boolean mask: query i, at slot start + i, sees
+    keys 0 .. start + i."""
     q_slots = torch.arange(start, start + length, device=device)
     k_slots = torch.arange(start + length, device=device)
     return k_slots[None, :] <= q_slots[:, None]
@@ -51,8 +54,13 @@ class Attention(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, n_kv_heads: int, n_layers: int = 1,
-        fast: bool = False, layer_idx: int = 0,
+        self,
+        d_model: int,
+        n_heads: int,
+        n_kv_heads: int,
+        n_layers: int = 1,
+        fast: bool = False,
+        layer_idx: int = 0,
     ) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads = n_heads, n_kv_heads
@@ -61,10 +69,16 @@ class Attention(nn.Module):
         self.wq = Linear(d_model, n_heads * self.head_dim)
         self.wk = Linear(d_model, n_kv_heads * self.head_dim)
         self.wv = Linear(d_model, n_kv_heads * self.head_dim)
-        self.wo = Linear(n_heads * self.head_dim, d_model, std=0.02 / math.sqrt(2 * n_layers))
+        self.wo = Linear(
+            n_heads * self.head_dim, d_model, std=0.02 / math.sqrt(2 * n_layers)
+        )
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        mask: Tensor | None,
         kv_cache: KVCache | None = None,
     ) -> Tensor:
         """x (B, T, d_model) -> (B, T, d_model). ``mask`` None means plain causal."""

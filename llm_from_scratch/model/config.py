@@ -41,7 +41,8 @@ class RopeScaling:
     def __post_init__(self) -> None:
         if self.kind not in ROPE_SCALING_KINDS:
             raise ValueError(
-                f"rope_scaling.kind must be one of {ROPE_SCALING_KINDS}, got {self.kind!r}"
+                f"rope_scaling.kind must be one of {ROPE_SCALING_KINDS}, "
+                f"got {self.kind!r}"
             )
         if not isinstance(self.factor, (int, float)) or not self.factor >= 1.0:
             raise ValueError(f"rope_scaling.factor must be >= 1, got {self.factor!r}")
@@ -83,7 +84,8 @@ class ModelConfig:
         _positive_int("ffn_hidden", self.ffn_hidden)
         if self.d_model % self.n_heads:
             raise ValueError(
-                f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+                f"d_model ({self.d_model}) must be divisible by n_heads "
+                f"({self.n_heads})"
             )
         if self.head_dim % 2:
             raise ValueError(
@@ -95,10 +97,14 @@ class ModelConfig:
                 f"({self.n_kv_heads})"
             )
         if not isinstance(self.rope_theta, (int, float)) or not self.rope_theta > 1:
-            raise ValueError(f"rope_theta must be a number > 1, got {self.rope_theta!r}")
+            raise ValueError(
+                f"rope_theta must be a number > 1, got {self.rope_theta!r}"
+            )
         if isinstance(self.rope_scaling, dict):
             object.__setattr__(self, "rope_scaling", RopeScaling(**self.rope_scaling))
-        if self.rope_scaling is not None and not isinstance(self.rope_scaling, RopeScaling):
+        if self.rope_scaling is not None and not isinstance(
+            self.rope_scaling, RopeScaling
+        ):
             raise ValueError(
                 "rope_scaling must be None, a RopeScaling or a dict with kind and "
                 f"factor, got {self.rope_scaling!r}"
@@ -120,7 +126,7 @@ class ModelConfig:
 
     @property
     def max_positions(self) -> int:
-        """Positions the rotary cache covers: ``max_seq_len`` times the scaling factor."""
+        """Positions the rotary cache covers: max_seq_len times the scaling factor."""
         factor = self.rope_scaling.factor if self.rope_scaling else 1.0
         return int(self.max_seq_len * factor)
 

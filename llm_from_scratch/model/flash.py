@@ -32,7 +32,10 @@ def blockwise_attention(
     o = q.new_zeros(q.shape[:-1] + (v.shape[-1],))  # running numerator
     q_pos = torch.arange(Tk - Tq, Tk, device=q.device)[:, None]
     for start in range(0, Tk, block_size):
-        kb, vb = k[..., start : start + block_size, :], v[..., start : start + block_size, :]
+        kb, vb = (
+            k[..., start : start + block_size, :],
+            v[..., start : start + block_size, :],
+        )
         s = q @ kb.mT  # (..., Tq, block): the only scores ever held
         if causal:
             k_pos = torch.arange(start, start + kb.shape[-2], device=q.device)[None, :]

@@ -44,7 +44,10 @@ def count_parameters(config_or_model: ModelConfig | nn.Module) -> int:
 
 def matmul_parameters(config: ModelConfig) -> int:
     """N in 6N: weights used in matrix multiplies (blocks plus output head)."""
-    return config.n_layers * _layer_matmul_params(config) + config.vocab_size * config.d_model
+    return (
+        config.n_layers * _layer_matmul_params(config)
+        + config.vocab_size * config.d_model
+    )
 
 
 def flops_per_token(config: ModelConfig, seq_len: int) -> int:

@@ -19,16 +19,20 @@ if TYPE_CHECKING:
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
     if not isinstance(temperature, (int, float)) or temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                              or top_k < 1):
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+    ):
         raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
     if top_p is not None and not (isinstance(top_p, (int, float)) and 0 < top_p <= 1):
         raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}")
 
 
 def sample_next(
-    logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
-    top_p: float | None = None, generator: torch.Generator | None = None,
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """Draw one token id per row of ``logits`` (B, V).
 
@@ -50,22 +54,33 @@ def sample_next(
         # drop a token when the tokens ranked above it already reach top_p
         drop = probs.cumsum(dim=-1) - probs >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+        logits = torch.full_like(logits, float("-inf")).scatter(
+            -1, order, sorted_logits
+        )
     probs = torch.softmax(logits, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
 def decode_steps(
-    model: Transformer, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
-    top_k: int | None = None, top_p: float | None = None,
+    model: Transformer,
+    idx: Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Iterator[Tensor]:
     """Yield the next token ids (B,) step by step, using a KV cache."""
     check_sampling(temperature, top_k, top_p)
     if idx.dim() != 2 or idx.shape[1] == 0:
-        raise ValueError(f"prompt must have shape (B, T) with T >= 1, got {tuple(idx.shape)}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) \
-            or max_new_tokens < 0:
+        raise ValueError(
+            f"prompt must have shape (B, T) with T >= 1, got {tuple(idx.shape)}"
+        )
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or max_new_tokens < 0
+    ):
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
     if max_new_tokens == 0:
         return
@@ -88,9 +103,14 @@ def decode_steps(
 
 
 def generate(
-    model: Transformer, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
-    top_k: int | None = None, top_p: float | None = None,
-    stop_tokens: list[int] | None = None, generator: torch.Generator | None = None,
+    model: Transformer,
+    idx: Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_tokens: list[int] | None = None,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """Prompt (B, T) -> prompt plus up to ``max_new_tokens`` sampled ids.
 
@@ -100,8 +120,9 @@ def generate(
     stops = torch.tensor(stop_tokens or [], dtype=torch.long, device=idx.device)
     done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
     out = [idx]
-    for nxt in decode_steps(model, idx, max_new_tokens, temperature, top_k, top_p,
-                            generator):
+    for nxt in decode_steps(
+        model, idx, max_new_tokens, temperature, top_k, top_p, generator
+    ):
         nxt = torch.where(done, out[-1][:, -1], nxt)
         out.append(nxt[:, None])
         done |= torch.isin(nxt, stops)
@@ -111,9 +132,14 @@ def generate(
 
 
 def stream(
-    model: Transformer, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
-    top_k: int | None = None, top_p: float | None = None,
-    stop_tokens: list[int] | None = None, generator: torch.Generator | None = None,
+    model: Transformer,
+    idx: Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_tokens: list[int] | None = None,
+    generator: torch.Generator | None = None,
 ) -> Iterator[int]:
     """Yield new token ids (ints) for one prompt (T,) or (1, T) as they are sampled.
 
@@ -123,10 +149,13 @@ def stream(
     if idx.dim() == 1:
         idx = idx[None]
     if idx.dim() != 2 or idx.shape[0] != 1:
-        raise ValueError(f"stream takes one prompt, (T,) or (1, T); got {tuple(idx.shape)}")
+        raise ValueError(
+            f"stream takes one prompt, (T,) or (1, T); got {tuple(idx.shape)}"
+        )
     stops = set(stop_tokens or [])
-    for nxt in decode_steps(model, idx, max_new_tokens, temperature, top_k, top_p,
-                            generator):
+    for nxt in decode_steps(
+        model, idx, max_new_tokens, temperature, top_k, top_p, generator
+    ):
         token = int(nxt[0])
         yield token
         if token in stops:

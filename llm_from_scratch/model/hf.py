@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from llm_from_scratch.model.config import ModelConfig, RopeScaling
@@ -52,7 +51,7 @@ def half_to_interleaved(w: Tensor, n_heads: int) -> Tensor:
 
 
 def to_hf_llama(model: Transformer) -> tuple[Any, dict[str, Tensor]]:
-    """(``LlamaConfig``, state dict) that ``LlamaForCausalLM`` loads with strict=True."""
+    """(``LlamaConfig``, state dict) that ``LlamaForCausalLM`` loads strictly."""
     from transformers import LlamaConfig
 
     c = model.config
@@ -67,12 +66,20 @@ def to_hf_llama(model: Transformer) -> tuple[Any, dict[str, Tensor]]:
             )
         rope.update(rope_type="linear", factor=float(c.rope_scaling.factor))
     hf_config = LlamaConfig(
-        vocab_size=c.vocab_size, hidden_size=c.d_model, intermediate_size=c.ffn_hidden,
-        num_hidden_layers=c.n_layers, num_attention_heads=c.n_heads,
-        num_key_value_heads=c.n_kv_heads, head_dim=c.head_dim,
-        max_position_embeddings=c.max_seq_len, rms_norm_eps=c.norm_eps,
-        tie_word_embeddings=c.tie_embeddings, rope_parameters=rope, hidden_act="silu",
-        attention_bias=False, mlp_bias=False,
+        vocab_size=c.vocab_size,
+        hidden_size=c.d_model,
+        intermediate_size=c.ffn_hidden,
+        num_hidden_layers=c.n_layers,
+        num_attention_heads=c.n_heads,
+        num_key_value_heads=c.n_kv_heads,
+        head_dim=c.head_dim,
+        max_position_embeddings=c.max_seq_len,
+        rms_norm_eps=c.norm_eps,
+        tie_word_embeddings=c.tie_embeddings,
+        rope_parameters=rope,
+        hidden_act="silu",
+        attention_bias=False,
+        mlp_bias=False,
     )
     ours = model.state_dict()
     sd = {hf: ours[name] for name, hf in TOP_NAMES.items()}
@@ -102,7 +109,9 @@ def from_hf_llama(hf_config: Any, state_dict: dict[str, Tensor]) -> Transformer:
     """Build our ``Transformer`` from a ``LlamaConfig`` and a Llama state dict."""
     if getattr(hf_config, "hidden_act", "silu") != "silu":
         raise ValueError(f"hidden_act must be 'silu', got {hf_config.hidden_act!r}")
-    if getattr(hf_config, "attention_bias", False) or getattr(hf_config, "mlp_bias", False):
+    if getattr(hf_config, "attention_bias", False) or getattr(
+        hf_config, "mlp_bias", False
+    ):
         raise ValueError("biases in attention or MLP are not supported")
     head_dim = getattr(hf_config, "head_dim", None)
     if head_dim and head_dim * hf_config.num_attention_heads != hf_config.hidden_size:
@@ -111,23 +120,32 @@ def from_hf_llama(hf_config: Any, state_dict: dict[str, Tensor]) -> Transformer:
         )
     theta, scaling = _rope_settings(hf_config)
     c = ModelConfig(
-        vocab_size=hf_config.vocab_size, d_model=hf_config.hidden_size,
-        n_layers=hf_config.num_hidden_layers, n_heads=hf_config.num_attention_heads,
+        vocab_size=hf_config.vocab_size,
+        d_model=hf_config.hidden_size,
+        n_layers=hf_config.num_hidden_layers,
+        n_heads=hf_config.num_attention_heads,
         n_kv_heads=hf_config.num_key_value_heads or hf_config.num_attention_heads,
         max_seq_len=hf_config.max_position_embeddings,
-        ffn_hidden=hf_config.intermediate_size, rope_theta=theta, rope_scaling=scaling,
-        norm_eps=hf_config.rms_norm_eps, tie_embeddings=bool(hf_config.tie_word_embeddings),
+        ffn_hidden=hf_config.intermediate_size,
+        rope_theta=theta,
+        rope_scaling=scaling,
+        norm_eps=hf_config.rms_norm_eps,
+        tie_embeddings=bool(hf_config.tie_word_embeddings),
     )
     sd = dict(state_dict)
     if c.tie_embeddings:
         sd.setdefault("lm_head.weight", sd["model.embed_tokens.weight"])
     expected = set(TOP_NAMES.values()) | {
-        f"model.layers.{i}.{hf}" for i in range(c.n_layers) for hf in LAYER_NAMES.values()
+        f"model.layers.{i}.{hf}"
+        for i in range(c.n_layers)
+        for hf in LAYER_NAMES.values()
     }
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
     unexpected = [k for k in unexpected if not k.endswith("rotary_emb.inv_freq")]
     if missing or unexpected:
-        raise ValueError(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
+        raise ValueError(
+            f"state dict mismatch: missing {missing}, unexpected {unexpected}"
+        )
     ours = {name: sd[hf] for name, hf in TOP_NAMES.items()}
     for i in range(c.n_layers):
         for name, hf in LAYER_NAMES.items():

@@ -18,13 +18,22 @@ class KVCache:
     """
 
     def __init__(
-        self, n_layers: int, batch_size: int, n_kv_heads: int, head_dim: int,
-        capacity: int, device: torch.device | str | None = None,
+        self,
+        n_layers: int,
+        batch_size: int,
+        n_kv_heads: int,
+        head_dim: int,
+        capacity: int,
+        device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         shape = (batch_size, n_kv_heads, capacity, head_dim)
-        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
-        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        self.k = [
+            torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)
+        ]
+        self.v = [
+            torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)
+        ]
         self.batch_size, self.capacity, self.length = batch_size, capacity, 0
 
     def check_room(self, batch_size: int, n_new: int) -> None:
@@ -34,7 +43,8 @@ class KVCache:
             )
         if self.length + n_new > self.capacity:
             raise ValueError(
-                f"KV cache full: {self.length} + {n_new} tokens > capacity {self.capacity}"
+                f"KV cache full: {self.length} + {n_new} tokens > "
+                f"capacity {self.capacity}"
             )
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:

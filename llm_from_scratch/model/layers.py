@@ -24,7 +24,9 @@ class Linear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.trunc_normal_(self.weight, std=self.std, a=-3 * self.std, b=3 * self.std)
+        nn.init.trunc_normal_(
+            self.weight, std=self.std, a=-3 * self.std, b=3 * self.std
+        )
 
     def forward(self, x: Tensor) -> Tensor:  # (..., in) -> (..., out)
         return x @ self.weight.mT
@@ -43,7 +45,9 @@ class Embedding(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.trunc_normal_(self.weight, std=self.std, a=-3 * self.std, b=3 * self.std)
+        nn.init.trunc_normal_(
+            self.weight, std=self.std, a=-3 * self.std, b=3 * self.std
+        )
 
     def forward(self, idx: Tensor) -> Tensor:  # (...) int64 -> (..., d)
         if idx.dtype not in (torch.int32, torch.int64):

@@ -43,7 +43,7 @@ def sliding_window_mask(length: int, window: int) -> Tensor:
     return (j <= i) & (j > i - window)
 
 
-# --- RoPE ------------------------------------------------------------------------------
+# --- RoPE ----------------------------------------------------------------------
 
 
 def rotate_half_rope(x: Tensor, positions: Tensor, theta: float = 10000.0) -> Tensor:
@@ -58,8 +58,11 @@ def rotate_half_rope(x: Tensor, positions: Tensor, theta: float = 10000.0) -> Te
 
 def rope_wavelengths(head_dim: int, theta: float = 10000.0) -> Tensor:
     """Tokens per full turn of each channel pair: 2 pi / theta_i."""
-    return 2 * math.pi * theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64)
-                                   / head_dim)
+    return (
+        2
+        * math.pi
+        * theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    )
 
 
 def theta_for_context(head_dim: int, context: int) -> float:
@@ -68,7 +71,7 @@ def theta_for_context(head_dim: int, context: int) -> float:
     return (context / (2 * math.pi)) ** (head_dim / (head_dim - 2))
 
 
-# --- SwiGLU and RMSNorm -----------------------------------------------------------------
+# --- SwiGLU and RMSNorm --------------------------------------------------------
 
 
 def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:

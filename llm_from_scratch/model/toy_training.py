@@ -27,8 +27,12 @@ def random_windows(
 ) -> tuple[Tensor, Tensor]:
     """Inputs and next-token targets (B, T) from random offsets into ``tokens``."""
     if tokens.numel() <= seq_len:
-        raise ValueError(f"need more than seq_len={seq_len} tokens, got {tokens.numel()}")
-    starts = torch.randint(0, tokens.numel() - seq_len, (batch_size,), generator=generator)
+        raise ValueError(
+            f"need more than seq_len={seq_len} tokens, got {tokens.numel()}"
+        )
+    starts = torch.randint(
+        0, tokens.numel() - seq_len, (batch_size,), generator=generator
+    )
     windows = torch.stack([tokens[s : s + seq_len + 1] for s in starts.tolist()])
     return windows[:, :-1], windows[:, 1:]
 
@@ -40,8 +44,14 @@ def grad_norm(model: nn.Module) -> float:
 
 
 def train_toy(
-    model: nn.Module, tokens: Tensor, steps: int, seq_len: int = 64,
-    batch_size: int = 16, lr: float = 3e-3, seed: int = 0, warmup: int = 0,
+    model: nn.Module,
+    tokens: Tensor,
+    steps: int,
+    seq_len: int = 64,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    seed: int = 0,
+    warmup: int = 0,
 ) -> dict[str, list[float]]:
     """Train in place; return per-step ``loss`` and pre-update ``grad_norm``.
 
@@ -51,7 +61,9 @@ def train_toy(
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     generator = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.1
+    )
     history: dict[str, list[float]] = {"loss": [], "grad_norm": []}
     model.train()
     for step in range(steps):

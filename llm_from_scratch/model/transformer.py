@@ -39,7 +39,11 @@ class Block(nn.Module):
         self.feed_forward = FeedForward(c.d_model, c.ffn_hidden, c.n_layers)
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None,
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        mask: Tensor | None,
         kv_cache: KVCache | None = None,
     ) -> Tensor:
         if self.pre_norm:
@@ -55,7 +59,9 @@ class Transformer(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         if not isinstance(config, ModelConfig):
-            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+            raise TypeError(
+                f"config must be a ModelConfig, got {type(config).__name__}"
+            )
         self.config = c = config
         self.tok_embeddings = Embedding(c.vocab_size, c.d_model)
         self.layers = nn.ModuleList(Block(c, i) for i in range(c.n_layers))
@@ -63,10 +69,15 @@ class Transformer(nn.Module):
         self.output = Linear(c.d_model, c.vocab_size)
         if c.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
-        self.rope = RotaryEmbedding(c.head_dim, c.max_positions, c.rope_theta, c.rope_scaling)
+        self.rope = RotaryEmbedding(
+            c.head_dim, c.max_positions, c.rope_theta, c.rope_scaling
+        )
 
     def forward(
-        self, idx: Tensor, positions: Tensor | None = None, kv_cache: KVCache | None = None
+        self,
+        idx: Tensor,
+        positions: Tensor | None = None,
+        kv_cache: KVCache | None = None,
     ) -> Tensor:
         """Logits for every position.
 
@@ -91,7 +102,9 @@ class Transformer(nn.Module):
                     f"got {tuple(positions.shape)}"
                 )
             cos, sin = self.rope(positions.to(idx.device))
-            if positions.dim() == 2:  # (B, T, d/2) -> (B, 1, T, d/2): same for all heads
+            if (
+                positions.dim() == 2
+            ):  # (B, T, d/2) -> (B, 1, T, d/2): same for all heads
                 cos, sin = cos[:, None], sin[:, None]
         mask = None if start == 0 else causal_mask(T, start, idx.device)
         h = self.tok_embeddings(idx)
@@ -111,15 +124,26 @@ class Transformer(nn.Module):
             )
         w = self.tok_embeddings.weight
         return KVCache(
-            c.n_layers, batch_size, c.n_kv_heads, c.head_dim, capacity, w.device, w.dtype
+            c.n_layers,
+            batch_size,
+            c.n_kv_heads,
+            c.head_dim,
+            capacity,
+            w.device,
+            w.dtype,
         )
 
     def generate(
-        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
-        top_k: int | None = None, top_p: float | None = None,
-        stop_tokens: list[int] | None = None, generator: torch.Generator | None = None,
+        self,
+        idx: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        stop_tokens: list[int] | None = None,
+        generator: torch.Generator | None = None,
     ) -> Tensor:
-        """Prompt (B, T) -> (B, T + n), n <= max_new_tokens; see ``generation.generate``."""
+        """Prompt (B, T) -> (B, T + n), n <= max_new_tokens (see generation.py)."""
         from llm_from_scratch.model.generation import generate
 
         return generate(
@@ -127,11 +151,16 @@ class Transformer(nn.Module):
         )
 
     def stream(
-        self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
-        top_k: int | None = None, top_p: float | None = None,
-        stop_tokens: list[int] | None = None, generator: torch.Generator | None = None,
+        self,
+        idx: Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        stop_tokens: list[int] | None = None,
+        generator: torch.Generator | None = None,
     ) -> Iterator[int]:
-        """Yield new token ids one at a time for one prompt; see ``generation.stream``."""
+        """Yield new token ids one by one for one prompt (``generation.stream``)."""
         from llm_from_scratch.model.generation import stream
 
         return stream(
