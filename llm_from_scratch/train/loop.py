@@ -232,9 +232,9 @@ def train(
     Under torchrun every process calls this; only rank 0 writes files.
 
     ``config.deterministic`` switches on PyTorch's deterministic kernels for
-    the run: multi-threaded CPU kernels (the embedding's scatter-add in the
-    backward pass, for one) may otherwise add in a different order each run,
-    and a resumed run would drift from the uninterrupted one in the last bits.
+    the run: some multi-threaded CPU kernels otherwise add partial results in
+    a varying order, and a resumed run drifts from the uninterrupted one in
+    the last bits.
     """
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(previous or config.deterministic)
