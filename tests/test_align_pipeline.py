@@ -52,6 +52,7 @@ def test_alignment_data_is_deterministic_and_fits() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*truncated to 64 tokens")
 def test_stages_cache_and_reload(cache) -> None:  # noqa: ANN001
     base = tiny_model()
     data = pipeline.alignment_data(TOK, RECIPE)
