@@ -36,20 +36,23 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_optimizer(model: torch.nn.Module, make, device, repeats: int) -> float:
-    """Median seconds of one optimizer step (gradients fixed, random)."""
+def time_optimizers(model: torch.nn.Module, makers: dict, device, repeats: int) -> dict:
+    """Median seconds of one step per optimizer, interleaved so that a change in
+    the machine's load affects all of them alike (gradients fixed, random)."""
     for p in model.parameters():
         p.grad = torch.randn_like(p) * 1e-3
-    opt = make(param_groups(model, 0.1))
-    opt.step()  # allocate state
-    times = []
+    opts = {name: make(param_groups(model, 0.1)) for name, make in makers.items()}
+    for opt in opts.values():
+        opt.step()  # allocate state
+    times: dict[str, list[float]] = {name: [] for name in opts}
     for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        opt.step()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+        for name, opt in opts.items():
+            sync(device)
+            t = time.perf_counter()
+            opt.step()
+            sync(device)
+            times[name].append(time.perf_counter() - t)
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def main() -> None:
@@ -75,14 +78,12 @@ def main() -> None:
     print(f"device {device_name(device)}, {n_params / 1e6:.1f}M parameters, "
           f"batch {batch} x {seq}, {dtype}, threads {torch.get_num_threads()}")
 
-    repeats = 10
-    ours = time_optimizer(model, lambda g: AdamW(g, lr=1e-3), device, repeats)
-    loop = time_optimizer(
-        model, lambda g: torch.optim.AdamW(g, lr=1e-3, foreach=False), device, repeats
-    )
-    multi = time_optimizer(
-        model, lambda g: torch.optim.AdamW(g, lr=1e-3, foreach=True), device, repeats
-    )
+    medians = time_optimizers(model, {
+        "ours": lambda g: AdamW(g, lr=1e-3),
+        "loop": lambda g: torch.optim.AdamW(g, lr=1e-3, foreach=False),
+        "foreach": lambda g: torch.optim.AdamW(g, lr=1e-3, foreach=True),
+    }, device, repeats=15)
+    ours, loop, multi = medians["ours"], medians["loop"], medians["foreach"]
     print(f"AdamW step: ours {ours * 1e3:.1f} ms, torch for-loop {loop * 1e3:.1f} ms "
           f"(ours/torch {ours / loop:.2f}x), torch foreach {multi * 1e3:.1f} ms "
           f"(ours/foreach {ours / multi:.2f}x)")
