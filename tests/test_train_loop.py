@@ -204,3 +204,12 @@ def test_torchrun_two_processes_gloo(manifests, tmp_path) -> None:
     from llm_from_scratch.train import load_checkpoint
 
     assert load_checkpoint(tmp_path / "checkpoints" / "step_000006").step == 6
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_torch_compile_matches_eager(manifests) -> None:
+    eager = train(tiny(manifests, steps=4, eval_every=0))
+    compiled = train(tiny(manifests, steps=4, eval_every=0, compile=True))
+    for a, b in zip(eager.losses, compiled.losses):
+        assert a == pytest.approx(b, rel=1e-5)  # fused kernels round differently
