@@ -37,6 +37,7 @@ from llm_from_scratch.data.filters import (
     remove_boilerplate_lines,
     validity_reason,
 )
+from llm_from_scratch.data.hf import HFSource
 from llm_from_scratch.data.langid import LanguageConfig, language_reason
 from llm_from_scratch.data.noise import NoiseConfig
 from llm_from_scratch.data.pii import mask_pii
@@ -90,6 +91,7 @@ class CurationConfig:
     shakespeare: bool = True
     crawl: CrawlConfig | None = field(default_factory=CrawlConfig)
     inputs: tuple[str, ...] = ()  # extra .txt folders/files, .jsonl, .html folders
+    hf: HFSource | None = None  # a Hugging Face dataset (read_hf_dataset); off
     noise: NoiseConfig | None = field(default_factory=NoiseConfig)
     validity: ValidityConfig = field(default_factory=ValidityConfig)
     language: LanguageConfig | None = field(default_factory=LanguageConfig)
@@ -135,12 +137,15 @@ class CurationConfig:
         d = asdict(self)
         for k in ("out_dir", "workers", "progress", "examples_per_reason"):
             d.pop(k)
+        if d["hf"] is None:  # an unused source leaves existing cache keys as they were
+            d.pop("hf")
         return d
 
 
 _NESTED = {
     "crawl": CrawlConfig, "noise": NoiseConfig, "validity": ValidityConfig,
     "language": LanguageConfig, "quality": QualityConfig, "near_dedup": NearDedupConfig,
+    "hf": HFSource,
 }
 
 
@@ -391,7 +396,8 @@ def curate(
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if documents is None:
-        documents = [*default_documents(config), *input_documents(config)]
+        hf_docs = config.hf.documents() if config.hf else ()
+        documents = [*default_documents(config), *input_documents(config), *hf_docs]
     funnel = _Funnel(config.examples_per_reason)
     spill_path, ledger_path = out / "pass1.jsonl", out / "ledger.jsonl"
     seen_ids: set[str] = set()
