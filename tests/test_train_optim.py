@@ -133,3 +133,41 @@ def test_param_groups_on_the_book_transformer() -> None:
     assert id(model.tok_embeddings.weight) in {id(p) for p in no_decay["params"]}
     assert all(p.ndim == 1 or p is model.tok_embeddings.weight
                for p in no_decay["params"])
+
+
+def test_foreach_update_is_bitwise_the_per_tensor_one() -> None:
+    """The multi-tensor path (GPU default) computes exactly the readable one."""
+    a, b = _twin_models(3)
+    c, _ = _twin_models(3)
+    kw = dict(lr=3e-3, betas=(0.9, 0.95), eps=1e-8)
+    each = AdamW(param_groups(a, 0.1), foreach=False, **kw)
+    multi = AdamW(param_groups(b, 0.1), foreach=True, **kw)
+    ref = torch.optim.AdamW(param_groups(c, 0.1), foreach=True, **kw)
+    g = torch.Generator().manual_seed(4)
+    for step in range(200):
+        x, y = torch.randn(16, 6, generator=g), torch.randn(16, 3, generator=g)
+        for model, opt in ((a, each), (b, multi), (c, ref)):
+            for group in opt.param_groups:
+                group["lr"] = 3e-3 * (1 + step % 5) / 5
+            opt.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            if step % 7 == 3:  # a parameter without a gradient is skipped
+                model[0].bias.grad = None
+            opt.step()
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters()):
+        assert torch.equal(p, q)
+        torch.testing.assert_close(p, r, rtol=1e-6, atol=1e-7)
+    assert each.state_dict()["param_groups"] == multi.state_dict()["param_groups"]
+
+
+def test_foreach_auto_picks_the_per_tensor_path_on_cpu(monkeypatch) -> None:
+    import llm_from_scratch.train.optim as optim
+
+    calls = []
+    monkeypatch.setattr(optim, "adamw_update", lambda *a: calls.append("each"))
+    monkeypatch.setattr(optim, "adamw_update_foreach", lambda *a: calls.append("multi"))
+    p = nn.Parameter(torch.zeros(3))
+    p.grad = torch.ones(3)
+    AdamW([p]).step()
+    AdamW([p], foreach=True).step()
+    assert calls == ["each", "multi"]

@@ -22,7 +22,12 @@ from llm_from_scratch.train.hardware import (
 )
 from llm_from_scratch.train.loop import TrainResult, evaluate, step_generator, train
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy, perplexity
-from llm_from_scratch.train.optim import AdamW, param_groups
+from llm_from_scratch.train.optim import (
+    AdamW,
+    adamw_update,
+    adamw_update_foreach,
+    param_groups,
+)
 from llm_from_scratch.train.pretrained import (
     book_checkpoint,
     book_config,
@@ -41,6 +46,8 @@ __all__ = [
     "TrainConfig",
     "TrainData",
     "TrainResult",
+    "adamw_update",
+    "adamw_update_foreach",
     "bits_per_byte",
     "book_checkpoint",
     "bytes_per_token",

@@ -34,6 +34,11 @@ class AdamW(torch.optim.Optimizer):
 
     ``step`` is kept as a float tensor per parameter, like torch's, so the
     state dict holds only tensors and saves cleanly to safetensors.
+
+    ``foreach=True`` runs the same arithmetic as a handful of multi-tensor
+    operations over all parameters (``torch._foreach_*``, what torch's own
+    AdamW does on GPUs) instead of several small kernels per tensor; ``None``
+    picks it when the parameters live on a GPU, where launch overhead matters.
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class AdamW(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        foreach: bool | None = None,
     ) -> None:
         if not lr >= 0:
             raise ValueError(f"lr must be >= 0, got {lr}")
@@ -54,6 +60,9 @@ class AdamW(torch.optim.Optimizer):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
+        # How the update is executed, not what it computes: kept out of the
+        # param groups so a checkpoint never pins it.
+        self.foreach = foreach
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
@@ -62,11 +71,8 @@ class AdamW(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
                 if p.grad.is_sparse:
                     raise RuntimeError("AdamW does not support sparse gradients")
                 state = self.state[p]
@@ -74,17 +80,60 @@ class AdamW(torch.optim.Optimizer):
                     state["step"] = torch.tensor(0.0)
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
-                m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
                 state["step"] += 1
-                t = float(state["step"])
-                p.mul_(1.0 - lr * wd)
-                m.lerp_(g, 1.0 - beta1)
-                v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                bias1 = 1.0 - beta1**t
-                bias2_sqrt = math.sqrt(1.0 - beta2**t)
-                denom = (v.sqrt() / bias2_sqrt).add_(eps)
-                p.addcdiv_(m, denom, value=-lr / bias1)
+            foreach = self.foreach
+            if foreach is None:
+                foreach = bool(params) and all(p.is_cuda for p in params)
+            if not foreach:
+                adamw_update(params, [self.state[p] for p in params], group)
+                continue
+            # one multi-tensor call needs tensors of one kind, device and dtype
+            # (tensor parallelism mixes sharded DTensors with plain tensors)
+            buckets: dict[tuple, list[torch.Tensor]] = {}
+            for p in params:
+                key = (type(p.data), p.device, p.dtype)
+                buckets.setdefault(key, []).append(p)
+            for bucket in buckets.values():
+                adamw_update_foreach(bucket, [self.state[p] for p in bucket], group)
         return loss
+
+
+def adamw_update(params: list[torch.Tensor], states: list[dict], group: dict) -> None:
+    """The update, one parameter at a time: the version to read."""
+    lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+    beta1, beta2 = group["betas"]
+    for p, state in zip(params, states):
+        m, v, g = state["exp_avg"], state["exp_avg_sq"], p.grad
+        t = float(state["step"])
+        p.mul_(1.0 - lr * wd)
+        m.lerp_(g, 1.0 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+        bias1 = 1.0 - beta1**t
+        bias2_sqrt = math.sqrt(1.0 - beta2**t)
+        denom = (v.sqrt() / bias2_sqrt).add_(eps)
+        p.addcdiv_(m, denom, value=-lr / bias1)
+
+
+def adamw_update_foreach(
+    params: list[torch.Tensor], states: list[dict], group: dict
+) -> None:
+    """The same update as ``adamw_update``, each line one call over all tensors."""
+    if not params:
+        return
+    lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+    beta1, beta2 = group["betas"]
+    grads = [p.grad for p in params]
+    ms = [s["exp_avg"] for s in states]
+    vs = [s["exp_avg_sq"] for s in states]
+    ts = [float(s["step"]) for s in states]
+    torch._foreach_mul_(params, 1.0 - lr * wd)
+    torch._foreach_lerp_(ms, grads, 1.0 - beta1)
+    torch._foreach_mul_(vs, beta2)
+    torch._foreach_addcmul_(vs, grads, grads, value=1.0 - beta2)
+    denom = torch._foreach_sqrt(vs)
+    torch._foreach_div_(denom, [math.sqrt(1.0 - beta2**t) for t in ts])
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, ms, denom, [-lr / (1.0 - beta1**t) for t in ts])
 
 
 def _is_norm(module: nn.Module) -> bool:
