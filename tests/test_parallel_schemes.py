@@ -23,6 +23,7 @@ from llm_from_scratch.parallel.workers import (
     Experiment,
     collective_check,
     fail_on_rank,
+    foreach_tensor_parallel_check,
     pipeline_run,
     reference_run,
     sleep_on_rank,
@@ -134,6 +135,14 @@ def test_ring_collectives_match_torch_and_send_the_predicted_bytes():
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
+@pytest.mark.timeout(200)
+def test_foreach_adamw_handles_mixed_dtensor_and_plain_parameters():
+    """Tensor parallelism leaves norm gains as plain tensors beside DTensor
+    shards; one multi-tensor call cannot mix them (it failed on a GPU)."""
+    for difference in run_parallel(foreach_tensor_parallel_check, 2, timeout=180):
+        assert difference == 0.0
+
+
 def test_a_failing_rank_brings_the_group_down_with_its_traceback():
     with pytest.raises(ParallelError, match="rank 1 failed on purpose") as info:
         run_parallel(fail_on_rank, 2, 1, timeout=100)

@@ -105,6 +105,15 @@ def ring_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
     return summed[: tensor.numel()].reshape(tensor.shape)
 
 
+# torch 2.13 names the single-tensor collectives ``*_single``; older releases
+# (still common on GPU machines) only have the names that 2.13 deprecates.
+all_gather_single = getattr(dist, "all_gather_single", None) or getattr(
+    dist, "all_gather_into_tensor"
+)
+reduce_scatter_single = getattr(dist, "reduce_scatter_single", None) or getattr(
+    dist, "reduce_scatter_tensor"
+)
+
 # Thin wrappers over torch's collectives that log the ring-equivalent bytes,
 # so every scheme in this chapter reports its traffic the same way.
 
@@ -121,14 +130,14 @@ def reduce_scatter(output: torch.Tensor, input: torch.Tensor) -> None:
     nbytes = input.numel() * input.element_size()
     world = dist.get_world_size()
     COMM_LOG.add("reduce_scatter", ring_bytes("reduce_scatter", nbytes, world))
-    dist.reduce_scatter_single(output, input)
+    reduce_scatter_single(output, input)
 
 
 def all_gather(output: torch.Tensor, input: torch.Tensor) -> None:
     nbytes = output.numel() * output.element_size()
     world = dist.get_world_size()
     COMM_LOG.add("all_gather", ring_bytes("all_gather", nbytes, world))
-    dist.all_gather_single(output, input)
+    all_gather_single(output, input)
 
 
 def time_collective(op: str, numel: int, repeats: int = 5, ring: bool = False) -> float:
@@ -144,10 +153,10 @@ def time_collective(op: str, numel: int, repeats: int = 5, ring: bool = False) -
         if op == "all_reduce":
             ring_all_reduce(data) if ring else dist.all_reduce(data)
         elif op == "reduce_scatter":
-            ring_reduce_scatter(data) if ring else dist.reduce_scatter_single(out, data)
+            ring_reduce_scatter(data) if ring else reduce_scatter_single(out, data)
         elif op == "all_gather":
             chunk = data[: numel // world]
-            ring_all_gather(chunk) if ring else dist.all_gather_single(out, chunk)
+            ring_all_gather(chunk) if ring else all_gather_single(out, chunk)
         else:
             raise ValueError(f"unknown collective {op!r}")
         times.append(time.perf_counter() - start)
