@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -148,3 +150,36 @@ def test_clip_grad_norm_non_finite_is_reported_not_applied() -> None:
     assert p.grad[1] == 1.0
     with pytest.raises(ValueError):
         clip_grad_norm([p], 0.0)
+
+
+@pytest.mark.slow
+def test_compiled_cross_entropy_matches_eager_and_still_rejects_bad_ids() -> None:
+    """The training loop compiles the loss; compiled, the range check is left to
+    ``gather``, which must still refuse an id outside the vocabulary."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 5, 40, generator=g, requires_grad=True)
+    targets = torch.randint(0, 40, (3, 5), generator=g)
+    targets[0, :2] = -100  # ignored positions
+    compiled = torch.compile(cross_entropy)
+    eager_loss = cross_entropy(logits, targets)
+    (eager_grad,) = torch.autograd.grad(eager_loss, logits)
+    loss = compiled(logits, targets)
+    (grad,) = torch.autograd.grad(loss, logits)
+    torch.testing.assert_close(loss, eager_loss)
+    torch.testing.assert_close(grad, eager_grad)
+    torch.testing.assert_close(
+        loss, F.cross_entropy(logits.reshape(-1, 40), targets.reshape(-1))
+    )
+    # An out-of-range id aborts the compiled kernel (a device assert on a GPU):
+    # loud, never a silently wrong loss. It kills the process, so run it apart.
+    code = (
+        "import torch\n"
+        "from llm_from_scratch.train import cross_entropy\n"
+        "t = torch.zeros(2, 3, dtype=torch.long)\n"
+        "t[1, 2] = 40\n"
+        "print(float(torch.compile(cross_entropy)(torch.randn(2, 3, 40), t)))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode != 0
+    assert "out of bounds" in run.stderr

@@ -268,8 +268,9 @@ def training_loop(
         runner = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     else:
         runner = model
-    if config.compile:
-        runner = torch.compile(runner)
+    loss_fn = cross_entropy
+    if config.compile:  # the loss too: its float32 logits are the largest tensor
+        runner, loss_fn = torch.compile(runner), torch.compile(cross_entropy)
     flops = _flops_per_token(model, config)
     peak = peak_flops(device_name(device), config.dtype)
     out = Path(config.out_dir) if config.out_dir and info.is_main else None
@@ -304,7 +305,7 @@ def training_loop(
             with sync:
                 with autocast(config, device):
                     logits = runner(x)
-                loss = cross_entropy(logits, y) / config.grad_accum
+                loss = loss_fn(logits, y) / config.grad_accum
                 loss.backward()
             loss_sum += float(loss.detach())
         grad_norm = clip_grad_norm(model.parameters(), config.clip)

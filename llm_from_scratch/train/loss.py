@@ -31,19 +31,22 @@ def cross_entropy(
     if targets.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"targets must be int64/int32 ids, got {targets.dtype}")
     vocab = logits.shape[-1]
-    logits = logits.reshape(-1, vocab).float()
     targets = targets.reshape(-1).long()
     keep = targets != ignore_index
-    bad = keep & ((targets < 0) | (targets >= vocab))
-    if bool(bad.any()):
-        raise ValueError(
-            f"target id {int(targets[bad][0])} is outside [0, {vocab}) "
-            f"and is not ignore_index={ignore_index}"
-        )
+    # Under torch.compile this data-dependent check would split the graph; an
+    # out-of-range id then fails in ``gather`` below instead (never silently).
+    if not torch.compiler.is_compiling():
+        bad = keep & ((targets < 0) | (targets >= vocab))
+        if bool(bad.any()):
+            raise ValueError(
+                f"target id {int(targets[bad][0])} is outside [0, {vocab}) "
+                f"and is not ignore_index={ignore_index}"
+            )
+    logits = logits.reshape(-1, vocab).float()
     row_max = logits.max(dim=-1, keepdim=True).values.detach()
     shifted = logits - row_max
     log_z = shifted.exp().sum(dim=-1).log()  # log sum exp, minus the max
-    picked = shifted.gather(1, targets.clamp(0, vocab - 1).unsqueeze(1)).squeeze(1)
+    picked = shifted.gather(1, torch.where(keep, targets, 0).unsqueeze(1)).squeeze(1)
     nll = (log_z - picked) * keep
     return nll.sum() / keep.sum()
 
