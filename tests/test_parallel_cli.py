@@ -62,3 +62,27 @@ def test_cli_registers_parallel_train():
         build_parser().parse_args(["parallel-train", "--parallel", "zero9"])
     args = build_parser().parse_args(["parallel-train", "--loop", "book"])
     assert args.loop == "book"
+
+
+def test_bf16_and_fused_attention_options_train_alone():
+    """``--dtype bfloat16 --fast`` (what a GPU run uses) in one process: the
+    losses stay within bf16 rounding of the float32 run's."""
+    base = ["parallel-train", "--parallel", "none", *SMALL]
+    runs = {}
+    for extra in ((), ("--dtype", "bfloat16", "--fast")):
+        done = subprocess.run([sys.executable, "-m", "llm_from_scratch", *base, *extra],
+                              capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[extra] = [float(x) for x in re.findall(r"loss (\d+\.\d+)", done.stdout)]
+    fp32, bf16 = runs.values()
+    assert len(bf16) == 3 and bf16 != fp32
+    assert bf16 == pytest.approx(fp32, abs=0.05)
+
+
+def test_parallel_run_rejects_an_unknown_dtype():
+    from llm_from_scratch.model import ModelConfig
+    from llm_from_scratch.parallel.trainer import ParallelRun
+
+    model = ModelConfig(vocab_size=16, d_model=8, n_layers=1, n_heads=2)
+    with pytest.raises(ValueError, match="dtype"):
+        ParallelRun(model=model, dtype="float16")

@@ -28,8 +28,9 @@ def _book_loop(args: argparse.Namespace) -> int:
     config = TrainConfig(
         d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
         n_kv_heads=args.n_kv_heads, tie_embeddings=args.tie_embeddings,
-        batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
+        fast=args.fast, batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
         lr=args.lr, seed=args.seed, eval_every=0, log_every=1, progress=False,
+        dtype=args.dtype,
     )
     result = train(config, wrap_model=wraps[args.parallel])
     if result.history and _rank() == 0:
@@ -56,11 +57,12 @@ def cmd_parallel_train(args: argparse.Namespace) -> int:
     model = ModelConfig(
         vocab_size=args.vocab_size, d_model=args.d_model, n_layers=args.n_layers,
         n_heads=args.n_heads, n_kv_heads=args.n_kv_heads, max_seq_len=args.seq_len,
-        tie_embeddings=args.tie_embeddings,
+        tie_embeddings=args.tie_embeddings, fast=args.fast,
     )
     run = ParallelRun(
         model=model, parallel=args.parallel, steps=args.steps,
         batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
+        dtype=args.dtype,
     )
     data = None
     if args.data == "book":
@@ -99,9 +101,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-heads", type=int, default=4)
     p.add_argument("--n-kv-heads", type=int, default=2)
     p.add_argument("--tie-embeddings", action="store_true")
+    p.add_argument("--fast", action="store_true",
+                   help="fused attention (F.scaled_dot_product_attention)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8, help="per data-parallel rank")
     p.add_argument("--seq-len", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="bfloat16 autocasts the forward pass (GPUs)")
     p.set_defaults(func=cmd_parallel_train)

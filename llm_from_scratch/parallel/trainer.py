@@ -52,6 +52,7 @@ class ParallelRun:
     warmup_steps: int = 2
     weight_decay: float = 0.1
     seed: int = 1337
+    dtype: str = "float32"  # "bfloat16": autocast matmuls, fp32 weights and loss
 
     def __post_init__(self) -> None:
         if self.parallel not in PARALLEL:
@@ -61,6 +62,8 @@ class ParallelRun:
         for name in ("steps", "batch_size", "seq_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be float32 or bfloat16, got {self.dtype!r}")
         if self.seq_len > self.model.max_seq_len:
             raise ValueError(
                 f"seq_len {self.seq_len} exceeds max_seq_len {self.model.max_seq_len}"
@@ -131,6 +134,7 @@ def parallel_train(run: ParallelRun, data: Any = None) -> list[dict[str, float]]
     tensor_parallel = run.parallel in ("tp", "tp-scratch")
     data_rank, data_world = (0, 1) if tensor_parallel else (rank, world)
     loss_fn = vocab_parallel_cross_entropy if run.parallel == "tp-scratch" else None
+    bf16 = run.dtype == "bfloat16"
     history = []
     for step in range(run.steps):
         began = time.perf_counter()
@@ -146,7 +150,9 @@ def parallel_train(run: ParallelRun, data: Any = None) -> list[dict[str, float]]
             g = torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
             x, y = data.sample_batch(run.batch_size, run.seq_len, g)
         x, y = x.to(device), y.to(device)
-        logits = runner(x)
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            logits = runner(x)
+        logits = logits.float()
         loss = loss_fn(logits, y) if loss_fn else cross_entropy(logits, y)
         loss.backward()
         optimizer.step()
