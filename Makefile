@@ -48,7 +48,7 @@ tex:
 	@bash tools/ensure_tex.sh
 
 $(MATHJAX):
-	@command -v npm >/dev/null || { echo "npm is needed once to fetch MathJax $(MATHJAX_VERSION) (apt-get install npm)"; exit 1; }
+	@command -v npm >/dev/null || bash tools/ensure_npm.sh
 	rm -rf $(LLMFS_CACHE)/npm && mkdir -p $(LLMFS_CACHE)/npm
 	npm install --silent --no-audit --no-fund --prefix $(LLMFS_CACHE)/npm mathjax@$(MATHJAX_VERSION)
 	rm -rf book/_static/mathjax && cp -r $(LLMFS_CACHE)/npm/node_modules/mathjax/es5 book/_static/mathjax

@@ -59,3 +59,54 @@ def test_requirements_are_pinned():
     assert "torch==2.13.0" in lines
     unpinned = [line for line in lines if "==" not in line]
     assert unpinned == []
+
+
+def _failing_book(tmp_path: Path) -> Path:
+    """A one-chapter copy of the book's build settings whose notebook raises."""
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "id": "t", "metadata": {}, "source": ["# Boom"]},
+            {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None,
+             "outputs": [], "source": ["raise RuntimeError('a cell that raises')"]},
+        ],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    (book / "chapters" / "99_broken.ipynb").write_text(json.dumps(nb))
+    (book / "index.md").write_text("# Index\n")
+    config = (ROOT / "_config.yml").read_text()
+    config = config.replace("bibtex_bibfiles:\n  - book/references.bib\n", "")
+    (book / "_config.yml").write_text(config)
+    (book / "_toc.yml").write_text(
+        "format: jb-book\nroot: index\nchapters:\n  - file: chapters/99_broken\n"
+    )
+    return book
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_raising_cell_fails_the_tests_and_the_book_naming_the_notebook(tmp_path):
+    """What `make notebooks` and `make book` run, on a notebook that raises."""
+    import subprocess
+
+    book = _failing_book(tmp_path)
+    bin_dir = Path(sys.executable).parent
+    nbval = subprocess.run(
+        [str(bin_dir / "pytest"), "--nbval-lax", "--nbval-current-env", "-p",
+         "no:randomly", "-p", "no:cacheprovider", "chapters/99_broken.ipynb"],
+        cwd=book, capture_output=True, text=True, timeout=300,
+    )
+    assert nbval.returncode != 0
+    assert "99_broken.ipynb" in nbval.stdout and "a cell that raises" in nbval.stdout
+    makefile = (ROOT / "Makefile").read_text()
+    flags = re.search(r"jupyter-book build \. (.+)", makefile).group(1).split()
+    assert {"-W", "-n", "--keep-going"} <= set(flags)
+    build = subprocess.run(
+        [str(bin_dir / "jupyter-book"), "build", ".", *flags, "--builder", "html"],
+        cwd=book, capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode != 0
+    assert "99_broken" in build.stdout + build.stderr
