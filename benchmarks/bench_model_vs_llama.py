@@ -5,8 +5,9 @@ the same run and interleaved so background load hits both alike; the time is the
 process's CPU time (all threads), which a shared machine distorts far less than
 wall-clock time. Two pairings:
 from-scratch attention vs Hugging Face "eager"; our fast path (SDPA) vs Hugging
-Face "sdpa". Prints median CPU milliseconds per step and the ratio
-ours / reference (< 1 is faster). ``--full`` uses a ~124M-parameter config.
+Face "sdpa". Prints median CPU milliseconds per step over ``--reps`` steps (9,
+after one warm-up step) and the ratio ours / reference (< 1 is faster).
+``--full`` uses a ~124M-parameter config.
 
     .venv/bin/python benchmarks/bench_model_vs_llama.py
 """
@@ -41,7 +42,9 @@ def step_time(model: torch.nn.Module, idx: torch.Tensor, hf: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="~124M params, T=1024")
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument(
+        "--reps", type=int, default=9, help="timed steps after one warm-up step"
+    )
     args = parser.parse_args()
     if args.full:
         shape = dict(vocab_size=32000, d_model=768, n_layers=12, n_heads=12)

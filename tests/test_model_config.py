@@ -18,6 +18,9 @@ def test_defaults():
     assert c.ffn_hidden == 192  # 8/3 * 64 = 170.7 -> 192
     assert default_ffn_hidden(4096, multiple_of=256) == 11008  # Llama-7B
     assert small(rope_scaling={"kind": "linear", "factor": 4}).max_positions == 1024
+    # a llama3-scaled checkpoint states its extended length in max_seq_len
+    llama3 = {"kind": "llama3", "factor": 8.0, "original_max_seq_len": 64}
+    assert small(max_seq_len=512, rope_scaling=llama3).max_positions == 512
 
 
 @pytest.mark.parametrize(
@@ -38,6 +41,27 @@ def test_defaults():
         (dict(norm_placement="middle"), "norm_placement"),
         (dict(max_seq_len=0), "max_seq_len"),
         (dict(ffn_hidden=0), "ffn_hidden"),
+        (
+            dict(rope_scaling={"kind": "llama3", "factor": 8.0}),
+            "rope_scaling.original_max_seq_len",
+        ),
+        (
+            dict(
+                rope_scaling={
+                    "kind": "llama3",
+                    "factor": 8.0,
+                    "original_max_seq_len": 64,
+                    "low_freq_factor": 4.0,
+                }
+            ),
+            "low_freq_factor < high_freq_factor",
+        ),
+        (
+            dict(
+                rope_scaling={"kind": "ntk", "factor": 2.0, "original_max_seq_len": 64}
+            ),
+            "only to kind='llama3'",
+        ),
     ],
 )
 def test_bad_configs_name_the_field(kw, field):
@@ -49,5 +73,11 @@ def test_dict_round_trip_is_json_safe():
     c = small(n_kv_heads=2, rope_scaling=RopeScaling("ntk", 2.0), tie_embeddings=True)
     d = json.loads(json.dumps(c.to_dict()))
     assert ModelConfig.from_dict(d) == c
+    llama3 = RopeScaling("llama3", 8.0, 1.0, 4.0, original_max_seq_len=64)
+    c3 = small(rope_scaling=llama3)
+    assert ModelConfig.from_dict(json.loads(json.dumps(c3.to_dict()))) == c3
+    # configs saved before the llama3 fields existed still load
+    old = {**d, "rope_scaling": {"kind": "ntk", "factor": 2.0}}
+    assert ModelConfig.from_dict(old) == c
     with pytest.raises(ValueError, match="unknown ModelConfig fields.*dropout"):
         ModelConfig.from_dict({**d, "dropout": 0.1})

@@ -1,5 +1,7 @@
 """RoPE against a direct complex-number implementation; relative-position property."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -82,6 +84,46 @@ def test_scaling():
     ntk = rope_frequencies(64, 10000.0, RopeScaling("ntk", 4.0))
     assert ntk[0] == base[0]  # the fastest frequency is untouched
     torch.testing.assert_close(ntk[-1], base[-1] / 4)  # the slowest is interpolated
+
+
+def meta_llama3_frequencies(freqs, factor, low, high, original):
+    """Meta's ``apply_scaling`` (llama-models, Llama 3.1), one frequency at a time."""
+    low_wavelen, high_wavelen = original / low, original / high
+    out = []
+    for freq in freqs.tolist():
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_wavelen:
+            out.append(freq)
+        elif wavelen > low_wavelen:
+            out.append(freq / factor)
+        else:
+            smooth = (original / wavelen - low) / (high - low)
+            out.append((1 - smooth) * freq / factor + smooth * freq)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "head_dim, theta, factor, low, high, original",
+    [
+        (128, 500000.0, 8.0, 1.0, 4.0, 8192),  # Llama 3.1
+        (64, 500000.0, 32.0, 1.0, 4.0, 8192),  # Llama 3.2 1B
+        (16, 10000.0, 4.0, 1.0, 2.0, 64),
+    ],
+)
+def test_llama3_scaling_matches_meta_reference(
+    head_dim, theta, factor, low, high, original
+):
+    scaling = RopeScaling("llama3", factor, low, high, original_max_seq_len=original)
+    base = rope_frequencies(head_dim, theta)
+    got = rope_frequencies(head_dim, theta, scaling)
+    want = meta_llama3_frequencies(base, factor, low, high, original)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+    wavelength = 2 * math.pi / base
+    assert got[0] == base[0]  # the fastest pair is kept
+    torch.testing.assert_close(got[-1], base[-1] / factor)  # the slowest interpolated
+    between = (wavelength > original / high) & (wavelength < original / low)
+    ratio = (base / got)[between]
+    assert between.any() and ((ratio > 1) & (ratio < factor)).all()
 
 
 def test_out_of_range_positions_are_an_error():

@@ -2,7 +2,8 @@
 
 Read in this order: ``layers`` (Linear, Embedding, RMSNorm, SwiGLU), ``rope``,
 ``attention`` (with ``kv_cache``), ``transformer``, ``generation``; then ``flops``
-(sizes and compute) and ``hf`` (to and from Hugging Face's Llama layout).
+(sizes and compute), ``hf`` (to and from Hugging Face's Llama layout) and
+``hf_files`` (a Llama checkpoint folder on disk).
 """
 
 from llm_from_scratch.model.attention import (
@@ -18,6 +19,7 @@ from llm_from_scratch.model.flops import (
 )
 from llm_from_scratch.model.generation import sample_next
 from llm_from_scratch.model.hf import from_hf_llama, to_hf_llama
+from llm_from_scratch.model.hf_files import load_hf_llama
 from llm_from_scratch.model.kv_cache import KVCache
 from llm_from_scratch.model.layers import (
     Embedding,
@@ -27,7 +29,12 @@ from llm_from_scratch.model.layers import (
     silu,
     softmax,
 )
-from llm_from_scratch.model.rope import RotaryEmbedding, apply_rotary, rope_frequencies
+from llm_from_scratch.model.rope import (
+    RotaryEmbedding,
+    apply_rotary,
+    llama3_frequencies,
+    rope_frequencies,
+)
 from llm_from_scratch.model.transformer import Block, Transformer
 
 __all__ = [
@@ -48,6 +55,8 @@ __all__ = [
     "default_ffn_hidden",
     "flops_per_token",
     "from_hf_llama",
+    "llama3_frequencies",
+    "load_hf_llama",
     "matmul_parameters",
     "rope_frequencies",
     "sample_next",

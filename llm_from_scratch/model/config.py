@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-ROPE_SCALING_KINDS = ("linear", "ntk")
+ROPE_SCALING_KINDS = ("linear", "ntk", "llama3")
 NORM_PLACEMENTS = ("pre", "post")
 
 
@@ -32,11 +32,19 @@ class RopeScaling:
     * ``linear`` (position interpolation): divide every position by ``factor``.
     * ``ntk`` (NTK-aware): keep positions, raise theta to
       ``theta * factor ** (d / (d - 2))`` so low frequencies stretch most.
-    Either way the position cache becomes ``factor`` times longer.
+      For both, the position cache becomes ``factor`` times ``max_seq_len``.
+    * ``llama3`` (Llama 3.1 / 3.2): per frequency band. Pairs whose wavelength is
+      under ``original_max_seq_len / high_freq_factor`` tokens keep their frequency,
+      those over ``original_max_seq_len / low_freq_factor`` are divided by
+      ``factor``, and the band between is blended smoothly. The checkpoint's
+      ``max_seq_len`` already is the extended length, so the cache is not stretched.
     """
 
     kind: str
     factor: float
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_seq_len: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ROPE_SCALING_KINDS:
@@ -46,6 +54,30 @@ class RopeScaling:
             )
         if not isinstance(self.factor, (int, float)) or not self.factor >= 1.0:
             raise ValueError(f"rope_scaling.factor must be >= 1, got {self.factor!r}")
+        if self.kind != "llama3":
+            if self.original_max_seq_len is not None or (
+                self.low_freq_factor,
+                self.high_freq_factor,
+            ) != (1.0, 4.0):
+                raise ValueError(
+                    "rope_scaling.low_freq_factor, high_freq_factor and "
+                    "original_max_seq_len apply only to kind='llama3'"
+                )
+            return
+        _positive_int("rope_scaling.original_max_seq_len", self.original_max_seq_len)
+        low, high = self.low_freq_factor, self.high_freq_factor
+        if not all(isinstance(v, (int, float)) for v in (low, high)) or not (
+            0 < low < high
+        ):
+            raise ValueError(
+                "rope_scaling needs 0 < low_freq_factor < high_freq_factor, "
+                f"got {low!r} and {high!r}"
+            )
+
+    @property
+    def cache_factor(self) -> float:
+        """How many times ``max_seq_len`` the rotary cache must cover."""
+        return 1.0 if self.kind == "llama3" else float(self.factor)
 
 
 @dataclass(frozen=True)
@@ -53,8 +85,8 @@ class ModelConfig:
     """Shapes and options of the decoder-only transformer.
 
     ``n_kv_heads`` < ``n_heads`` is grouped-query attention (1 = multi-query);
-    ``max_seq_len`` is the longest context the rotary cache covers (times the
-    ``rope_scaling`` factor); ``fast`` switches attention to PyTorch's fused
+    ``max_seq_len`` is the longest context the rotary cache covers (times a linear
+    or NTK ``rope_scaling`` factor); ``fast`` switches attention to PyTorch's fused
     ``scaled_dot_product_attention``; ``norm_placement="post"`` exists only for the
     pre- versus post-norm experiment.
     """
@@ -106,8 +138,8 @@ class ModelConfig:
             self.rope_scaling, RopeScaling
         ):
             raise ValueError(
-                "rope_scaling must be None, a RopeScaling or a dict with kind and "
-                f"factor, got {self.rope_scaling!r}"
+                "rope_scaling must be None, a RopeScaling or a dict of its fields, "
+                f"got {self.rope_scaling!r}"
             )
         if not isinstance(self.norm_eps, (int, float)) or not 0 < self.norm_eps < 1:
             raise ValueError(f"norm_eps must be in (0, 1), got {self.norm_eps!r}")
@@ -126,8 +158,9 @@ class ModelConfig:
 
     @property
     def max_positions(self) -> int:
-        """Positions the rotary cache covers: max_seq_len times the scaling factor."""
-        factor = self.rope_scaling.factor if self.rope_scaling else 1.0
+        """Positions the rotary cache covers: max_seq_len, times the factor of
+        linear or NTK scaling (a llama3-scaled checkpoint states its full length)."""
+        factor = self.rope_scaling.cache_factor if self.rope_scaling else 1.0
         return int(self.max_seq_len * factor)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,13 +5,15 @@ The architectures are the same; two things differ. Names: ``attention.wq`` here 
 (2i, 2i+1), as Meta's reference code does; ``LlamaForCausalLM`` rotates (i, i + d/2).
 Permuting the rows of each head of wq and wk turns one convention into the other, so
 the converted model computes exactly the same function (the tests check the logits).
-``transformers`` is imported only when these functions are called.
+``transformers`` is imported only by :func:`to_hf_llama`; :func:`from_hf_llama` reads
+any object with ``LlamaConfig``'s attributes (``hf_files`` passes a plain namespace).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from llm_from_scratch.model.config import ModelConfig, RopeScaling
@@ -58,13 +60,20 @@ def to_hf_llama(model: Transformer) -> tuple[Any, dict[str, Tensor]]:
     if c.norm_placement != "pre":
         raise ValueError("Llama is pre-norm: cannot convert norm_placement='post'")
     rope: dict[str, Any] = {"rope_type": "default", "rope_theta": float(c.rope_theta)}
-    if c.rope_scaling is not None:
-        if c.rope_scaling.kind != "linear":
+    s = c.rope_scaling
+    if s is not None:
+        if s.kind not in ("linear", "llama3"):
             raise ValueError(
-                "only linear rope_scaling has an exact Hugging Face equivalent, "
-                f"got {c.rope_scaling.kind!r}"
+                "only linear and llama3 rope_scaling have an exact Hugging Face "
+                f"equivalent, got {s.kind!r}"
             )
-        rope.update(rope_type="linear", factor=float(c.rope_scaling.factor))
+        rope.update(rope_type=s.kind, factor=float(s.factor))
+        if s.kind == "llama3":
+            rope.update(
+                low_freq_factor=float(s.low_freq_factor),
+                high_freq_factor=float(s.high_freq_factor),
+                original_max_position_embeddings=s.original_max_seq_len,
+            )
     hf_config = LlamaConfig(
         vocab_size=c.vocab_size,
         hidden_size=c.d_model,
@@ -95,18 +104,39 @@ def to_hf_llama(model: Transformer) -> tuple[Any, dict[str, Tensor]]:
 
 
 def _rope_settings(hf_config: Any) -> tuple[float, RopeScaling | None]:
-    params = dict(getattr(hf_config, "rope_parameters", None) or {})
+    # transformers >= 5 keeps theta and scaling in ``rope_parameters``; older
+    # versions and most config.json files on disk use ``rope_theta`` and
+    # ``rope_scaling`` (whose kind is ``rope_type``, or ``type`` in the oldest)
+    params = getattr(hf_config, "rope_parameters", None)
+    params = dict(params or getattr(hf_config, "rope_scaling", None) or {})
     theta = params.get("rope_theta", getattr(hf_config, "rope_theta", 10000.0))
-    kind = params.get("rope_type", "default")
+    kind = params.get("rope_type", params.get("type", "default"))
     if kind == "default":
         return float(theta), None
     if kind == "linear":
         return float(theta), RopeScaling("linear", float(params["factor"]))
-    raise ValueError(f"unsupported Hugging Face rope_type {kind!r} (default, linear)")
+    if kind == "llama3":
+        return float(theta), RopeScaling(
+            "llama3",
+            float(params["factor"]),
+            float(params["low_freq_factor"]),
+            float(params["high_freq_factor"]),
+            int(params["original_max_position_embeddings"]),
+        )
+    raise ValueError(
+        f"unsupported Hugging Face rope_type {kind!r} (default, linear, llama3)"
+    )
 
 
-def from_hf_llama(hf_config: Any, state_dict: dict[str, Tensor]) -> Transformer:
-    """Build our ``Transformer`` from a ``LlamaConfig`` and a Llama state dict."""
+def from_hf_llama(
+    hf_config: Any, state_dict: dict[str, Tensor], assign: bool = False
+) -> Transformer:
+    """Build our ``Transformer`` from a ``LlamaConfig`` and a Llama state dict.
+
+    The model takes the state dict's dtype and device. ``assign=True`` makes the
+    given tensors the model's parameters instead of copying them, so a checkpoint
+    loaded from disk is held in memory once; the caller must not reuse them.
+    """
     if getattr(hf_config, "hidden_act", "silu") != "silu":
         raise ValueError(f"hidden_act must be 'silu', got {hf_config.hidden_act!r}")
     if getattr(hf_config, "attention_bias", False) or getattr(
@@ -156,6 +186,14 @@ def from_hf_llama(hf_config: Any, state_dict: dict[str, Tensor]) -> Transformer:
                 w = half_to_interleaved(w, c.n_kv_heads)
             ours[f"layers.{i}.{name}"] = w
     embed = sd["model.embed_tokens.weight"]
-    model = Transformer(c).to(device=embed.device, dtype=embed.dtype)
-    model.load_state_dict(ours, strict=True)
+    if not assign:
+        model = Transformer(c).to(device=embed.device, dtype=embed.dtype)
+        model.load_state_dict(ours, strict=True)
+        return model
+    with torch.device("meta"):  # no random init, no memory: the weights come next
+        model = Transformer(c)
+    model.load_state_dict(ours, strict=True, assign=True)
+    if c.tie_embeddings:  # assigning replaced the shared parameter by two
+        model.output.weight = model.tok_embeddings.weight
+    model.rope.to(embed.device)  # derived, not loaded: computed on the CPU
     return model

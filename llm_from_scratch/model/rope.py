@@ -10,6 +10,8 @@ channel i + d/2 instead, and ``hf.py`` permutes the weights to match.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -23,15 +25,40 @@ def rope_frequencies(
 
     Linear scaling (position interpolation) divides them by the factor, which is the
     same as dividing positions; NTK-aware scaling raises the base instead, stretching
-    the slow (long-range) frequencies while leaving the fast ones almost unchanged.
+    the slow (long-range) frequencies while leaving the fast ones almost unchanged;
+    Llama 3's scaling does that per band (see :func:`llama3_frequencies`).
     """
     if scaling is not None and scaling.kind == "ntk":
         theta = theta * scaling.factor ** (head_dim / (head_dim - 2))
-    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
+    # always on the CPU, even inside a ``torch.device("meta")`` block (hf.py)
+    exponents = torch.arange(0, head_dim, 2, dtype=torch.float64, device="cpu")
+    exponents = exponents / head_dim
     freqs = theta**-exponents
     if scaling is not None and scaling.kind == "linear":
         freqs = freqs / scaling.factor
+    if scaling is not None and scaling.kind == "llama3":
+        freqs = llama3_frequencies(freqs, scaling)
     return freqs
+
+
+def llama3_frequencies(freqs: Tensor, scaling: RopeScaling) -> Tensor:
+    """Llama 3.1's rescaling: slow pairs interpolated, fast pairs kept, a blend between.
+
+    A pair that turns many times within the original context (wavelength under
+    ``original / high_freq_factor`` tokens) carries local detail and is kept; one
+    that turns less than once (wavelength over ``original / low_freq_factor``) would
+    meet unseen angles beyond it, so it is slowed by ``factor`` as in position
+    interpolation; in between, the frequency moves smoothly from one to the other.
+    """
+    assert scaling.original_max_seq_len is not None  # checked by RopeScaling
+    original = float(scaling.original_max_seq_len)
+    low, high = scaling.low_freq_factor, scaling.high_freq_factor
+    wavelength = 2 * math.pi / freqs
+    smooth = (original / wavelength - low) / (high - low)
+    blended = (1 - smooth) * freqs / scaling.factor + smooth * freqs
+    keep = wavelength < original / high
+    slow = wavelength > original / low
+    return torch.where(keep, freqs, torch.where(slow, freqs / scaling.factor, blended))
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -62,7 +89,7 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("sin", sin, persistent=False)
 
     def _table(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        positions = torch.arange(self.max_positions, dtype=torch.float64)
+        positions = torch.arange(self.max_positions, dtype=torch.float64, device="cpu")
         angles = torch.outer(positions, self.freqs)
         return angles.cos().float().to(device), angles.sin().float().to(device)
 
@@ -79,8 +106,8 @@ class RotaryEmbedding(nn.Module):
         if start < 0 or start + length > self.max_positions:
             raise ValueError(
                 f"positions {start}..{start + length - 1} exceed the rotary cache of "
-                f"{self.max_positions} positions (max_seq_len times the rope_scaling "
-                "factor); raise max_seq_len or set rope_scaling"
+                f"{self.max_positions} positions (ModelConfig.max_positions); raise "
+                "max_seq_len or set rope_scaling"
             )
         return self.cos[start : start + length], self.sin[start : start + length]
 
@@ -92,8 +119,8 @@ class RotaryEmbedding(nn.Module):
             int(positions.min()) < 0 or int(positions.max()) >= self.max_positions
         ):
             raise ValueError(
-                f"positions must lie in [0, {self.max_positions}) (max_seq_len times "
-                f"the rope_scaling factor), got [{int(positions.min())}, "
+                f"positions must lie in [0, {self.max_positions}) "
+                f"(ModelConfig.max_positions), got [{int(positions.min())}, "
                 f"{int(positions.max())}]; raise max_seq_len or set rope_scaling"
             )
         return self.cos[positions], self.sin[positions]
