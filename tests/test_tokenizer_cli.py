@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llm_from_scratch.cli import main
-from llm_from_scratch.tokenizer import Tokenizer
+from llm_from_scratch.tokenizer import BOOK_SPECIAL_TOKENS, Tokenizer
 
 
 def test_train_encode_decode(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -49,6 +49,48 @@ def test_encode_ordinary_and_file_input(tmp_path: Path, capsys) -> None:
     assert ids == Tokenizer.load(model).encode(big.read_text())
 
 
+def test_train_streams_several_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files go through ``read_chunks`` (cut at specials, counted in parallel),
+    never ``read_text``; each file is one document; a progress bar is shown."""
+    import llm_from_scratch.tokenizer.train as train_module
+    from llm_from_scratch.tokenizer import train_bpe
+
+    texts = [
+        "to be or not to be<|endoftext|>that is the question, whether " * 20,
+        "tis nobler in the mind\r\nto suffer the slings and arrows " * 20,
+    ]
+    paths = []
+    for i, text in enumerate(texts):
+        paths.append(tmp_path / f"part{i}.txt")
+        paths[-1].write_bytes(text.encode("utf-8"))  # keep \r\n as is
+    streamed: list[Path] = []
+    real_read_chunks = train_module.read_chunks
+
+    def spy(path, special_tokens=(), *args, **kwargs):
+        streamed.append(Path(path))
+        assert "<|endoftext|>" in special_tokens
+        return real_read_chunks(path, special_tokens, *args, **kwargs)
+
+    def no_whole_reads(self, *args, **kwargs):
+        raise AssertionError(f"{self} was read whole")
+
+    monkeypatch.setattr(train_module, "read_chunks", spy)
+    monkeypatch.setattr(Path, "read_text", no_whole_reads)
+    model = tmp_path / "two.tok"
+    args = ["tokenizer", "train", *map(str, paths), "--vocab-size", "290", "-o",
+            str(model)]
+    assert main(args) == 0
+    assert streamed == paths
+    err = capsys.readouterr().err
+    assert "counting" in err and "merges" in err  # the progress bars
+    monkeypatch.undo()
+    vocab, _ = train_bpe(texts, 290, BOOK_SPECIAL_TOKENS)  # one document per file
+    assert Tokenizer.load(model).vocab == vocab
+    assert train_bpe(paths, 290, BOOK_SPECIAL_TOKENS)[0] == vocab
+
+
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no such file"):
         main(["tokenizer", "train", str(tmp_path / "missing.txt"),
@@ -59,3 +101,13 @@ def test_errors(tmp_path: Path) -> None:
         main(["tokenizer", "decode", "--tokenizer", "book", "--ids", "1 two"])
     with pytest.raises(SystemExit):
         main(["tokenizer"])  # a subcommand is required
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\u00e9 au lait".encode("latin-1"))
+    with pytest.raises(SystemExit, match="not valid UTF-8"):
+        main(["tokenizer", "train", str(latin1), "--vocab-size", "300", "-o",
+              str(tmp_path / "x.tok"), "-q"])
+    small = tmp_path / "small.txt"
+    small.write_text("to be or not to be")
+    with pytest.raises(SystemExit, match="vocab_size must be >= 256"):
+        main(["tokenizer", "train", str(small), "--vocab-size", "100", "-o",
+              str(tmp_path / "x.tok"), "-q"])

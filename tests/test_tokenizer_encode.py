@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from llm_from_scratch.tokenizer import (
     train_bpe,
 )
 from llm_from_scratch.tokenizer.book import book_corpus
-from llm_from_scratch.tokenizer.bpe import _bpe_encode_heap, bpe_encode
+from llm_from_scratch.tokenizer.bpe import Merger, _bpe_encode_heap, bpe_encode
 
 ADVERSARIAL = [
     "",
@@ -170,6 +171,30 @@ def test_heap_merge_equals_simple_merge(tok: Tokenizer, data: bytes) -> None:
     assert b"".join(tok.token_bytes(i) for i in bpe_encode(data, ranks)) == data
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=80) | TEXTS.map(lambda t: t.encode("utf-8")))
+def test_merge_table_equals_reference_merge(tok: Tokenizer, data: bytes) -> None:
+    """``Merger`` (ids, merge table) = ``bpe_encode`` (bytes), also when the
+    byte tokens are not numbered 0-255 in byte order, as in GPT-2."""
+    ranks = tok.ranks
+    assert Merger(ranks)(data) == bpe_encode(data, ranks)
+    shuffled = {t: (i * 97 + 5) % 256 if i < 256 else i for t, i in ranks.items()}
+    merger = Merger(shuffled)
+    assert merger.byte_ids is not None
+    assert merger(data) == bpe_encode(data, shuffled)
+
+
+def test_cache_is_bounded_and_optional(tok: Tokenizer) -> None:
+    text = book_corpus()[:20_000]
+    expected = tok.encode(text)
+    small = Tokenizer(tok.ranks, tok.special_tokens, tok.pattern)
+    small._cache.limit = 50  # starts over many times within one call
+    assert small.encode(text) == expected
+    assert 0 < len(small._cache) <= 50
+    small.clear_cache()
+    assert len(small._cache) == 0 and small.encode(text) == expected
+
+
 def test_save_load_round_trip(tok: Tokenizer, tmp_path: Path) -> None:
     path = tok.save(tmp_path / "book.tok")
     loaded = Tokenizer.load(path)
@@ -187,7 +212,8 @@ def test_save_load_round_trip(tok: Tokenizer, tmp_path: Path) -> None:
         (lambda lines: [*lines[:10], "@@@ 5", *lines[11:]], "line 11"),
         (lambda lines: [*lines[:10], "QQ==", *lines[11:]], "line 11"),
         (lambda lines: [*lines, lines[50]], "two lines"),
-        (lambda lines: lines[:100], "single-byte"),
+        (lambda lines: lines[:100], "promises 4091 token lines, the file has 98"),
+        (lambda lines: ["llm-from-scratch-bpe 3", *lines[1:]], "version 3"),
     ],
 )
 def test_corrupt_file_fails_clearly(
@@ -197,6 +223,63 @@ def test_corrupt_file_fails_clearly(
     lines = path.read_text().splitlines()
     path.write_text("\n".join(corrupt(lines)) + "\n")
     with pytest.raises(ValueError, match=match):
+        Tokenizer.load(path)
+
+
+@pytest.mark.parametrize("kept", [0, 1, 255, 256, 300, 2048, 4090])
+def test_file_cut_at_a_line_boundary_fails_clearly(
+    tok: Tokenizer, tmp_path: Path, kept: int
+) -> None:
+    """A cut after the header would otherwise load a smaller vocabulary."""
+    path = tok.save(tmp_path / "book.tok")
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 + 4091
+    path.write_text("\n".join(lines[: 2 + kept]) + "\n")
+    with pytest.raises(ValueError, match="truncated") as error:
+        Tokenizer.load(path)
+    assert str(path) in str(error.value) and f"has {kept} (" in str(error.value)
+
+
+def test_file_cut_inside_the_header_fails_clearly(
+    tok: Tokenizer, tmp_path: Path
+) -> None:
+    path = tok.save(tmp_path / "book.tok")
+    first = path.read_text().splitlines()[0]
+    for text in ["", first, first + "\n", first + '\n{"name": "bo']:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=f"{path.name}: line [12]"):
+            Tokenizer.load(path)
+
+
+def test_edited_token_line_fails_the_checksum(tok: Tokenizer, tmp_path: Path) -> None:
+    path = tok.save(tmp_path / "book.tok")
+    lines = path.read_text().splitlines()
+    token, rank = lines[-1].split(" ")
+    lines[-1] = f"{token} {int(rank) + 10_000}"  # still parses, wrong id
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="sha256 of the token lines does not match"):
+        Tokenizer.load(path)
+
+
+def test_windows_line_endings_still_load(tok: Tokenizer, tmp_path: Path) -> None:
+    path = tok.save(tmp_path / "book.tok")
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))  # git autocrlf
+    assert Tokenizer.load(path).ranks == tok.ranks
+
+
+def test_version_1_files_still_load(tok: Tokenizer, tmp_path: Path) -> None:
+    """Files saved before counts and checksums existed (e.g. old caches)."""
+    path = tok.save(tmp_path / "book.tok")
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[1])
+    assert header["tokens"] == 4091 and len(header["sha256"]) == 64
+    del header["tokens"], header["sha256"]
+    old = ["llm-from-scratch-bpe 1", json.dumps(header), *lines[2:]]
+    path.write_text("\n".join(old) + "\n")
+    loaded = Tokenizer.load(path)
+    assert loaded.ranks == tok.ranks and loaded.special_tokens == tok.special_tokens
+    path.write_text("\n".join(["llm-from-scratch-bpe 2", *old[1:]]) + "\n")
+    with pytest.raises(ValueError, match="lacks 'tokens' and 'sha256'"):
         Tokenizer.load(path)
 
 

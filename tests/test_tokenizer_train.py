@@ -137,6 +137,18 @@ def test_bad_input_fails_clearly(kwargs: dict, error: type, match: str) -> None:
 def test_missing_file_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         train_bpe(tmp_path / "nope.txt", 300)
+    (tmp_path / "ok.txt").write_text(TEXT)
+    with pytest.raises(FileNotFoundError, match="nope.txt does not exist"):
+        train_bpe([tmp_path / "ok.txt", tmp_path / "nope.txt"], 300)
+
+
+def test_several_files_are_one_document_each(tmp_path: Path) -> None:
+    docs = TEXT.split("\n\n")
+    paths = [tmp_path / f"{i}.txt" for i in range(len(docs))]
+    for path, doc in zip(paths, docs):
+        path.write_text(doc, encoding="utf-8")
+    assert train_bpe(paths, 300) == train_bpe(docs, 300)
+    assert train_bpe(tuple(paths), 300) == train_bpe(docs, 300)
 
 
 def test_patterns_are_tiktokens_own() -> None:

@@ -10,7 +10,7 @@ from llm_from_scratch.tokenizer.book import (
     book_corpus,
     book_tokenizer,
 )
-from llm_from_scratch.tokenizer.bpe import bpe_encode
+from llm_from_scratch.tokenizer.bpe import Merger, bpe_encode
 from llm_from_scratch.tokenizer.naive import naive_bpe_merges
 from llm_from_scratch.tokenizer.pretokenize import (
     GPT2_PATTERN,
@@ -19,7 +19,7 @@ from llm_from_scratch.tokenizer.pretokenize import (
     pretokenize,
 )
 from llm_from_scratch.tokenizer.serialization import load_gpt2_files
-from llm_from_scratch.tokenizer.tokenizer import EOT, Tokenizer
+from llm_from_scratch.tokenizer.tokenizer import EOT, PieceCache, Tokenizer
 from llm_from_scratch.tokenizer.train import bpe_merges, train_bpe
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "EOT",
     "GPT2_PATTERN",
     "GPT4_PATTERN",
+    "Merger",
+    "PieceCache",
     "Tokenizer",
     "book_corpus",
     "book_tokenizer",

@@ -44,10 +44,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     missing = [p for p in args.inputs if not Path(p).is_file()]
     if missing:
         raise SystemExit(f"error: no such file: {missing[0]}")
-    texts = [Path(p).read_text(encoding="utf-8") for p in args.inputs]
-    vocab, merges = train_bpe(
-        texts, args.vocab_size, args.special, args.pattern, progress=not args.quiet
-    )
+    paths = [Path(p) for p in args.inputs]  # streamed, counted in parallel
+    try:
+        vocab, merges = train_bpe(
+            paths, args.vocab_size, args.special, args.pattern, progress=not args.quiet
+        )
+    except ValueError as err:  # not UTF-8, vocab_size too small or too large
+        raise SystemExit(f"error: {err}") from None
     tokenizer = Tokenizer.from_vocab(vocab, args.special, args.pattern)
     tokenizer.save(args.output)
     print(f"{len(merges)} merges, vocab_size {tokenizer.vocab_size} -> {args.output}")

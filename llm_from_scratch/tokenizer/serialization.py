@@ -2,14 +2,21 @@
 
 The book's format (``.tok``) is tiktoken's ``.tiktoken`` format with a header:
 
-    llm-from-scratch-bpe 1
-    {"name": "...", "pattern": "...", "special_tokens": {"<|endoftext|>": 4091}}
+    llm-from-scratch-bpe 2
+    {"name": "...", "pattern": "...", "special_tokens": {"<|endoftext|>": 4091},
+     "tokens": 4091, "sha256": "9f2c..."}
     IA== 32
     ...
 
-Line 1 names the format and its version; line 2 is one JSON object; every
-further line is a token's bytes in base64, a space and its id. Plain text is
-diffable, needs no pickle and cannot execute anything when read.
+Line 1 names the format and its version; line 2 is one JSON object (one line
+in the file, wrapped here); every further line is a token's bytes in base64, a
+space and its id. Plain text is diffable, needs no pickle and cannot execute
+anything when read.
+
+Version 2 adds ``tokens`` (how many token lines follow) and ``sha256`` (of
+those lines, each ending in ``\n``): a file cut at a line boundary would
+otherwise load as a valid but smaller vocabulary, silently changing every id
+after the cut. Version 1 files (no count, no checksum) still load.
 
 GPT-2 (and Hugging Face byte-level BPE) ships ``vocab.json`` (token string to
 id) and ``merges.txt``; their token strings map each byte to a printable
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -31,24 +39,65 @@ if TYPE_CHECKING:
     from llm_from_scratch.tokenizer.tokenizer import Tokenizer
 
 MAGIC = "llm-from-scratch-bpe"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+def _checksum(token_lines: list[str]) -> str:
+    """SHA-256 of the token lines, each with ``\n`` (line endings normalised)."""
+    digest = hashlib.sha256()
+    for line in token_lines:
+        digest.update(line.encode("ascii") + b"\n")
+    return digest.hexdigest()
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: Path) -> Path:
     """Write ``tokenizer`` atomically (a reader never sees half a file)."""
+    ranked = sorted(tokenizer.ranks.items(), key=lambda kv: kv[1])
+    body = [f"{base64.b64encode(t).decode('ascii')} {rank}" for t, rank in ranked]
     header = {
         "name": tokenizer.name,
         "pattern": tokenizer.pattern,
         "special_tokens": tokenizer.special_tokens,
+        "tokens": len(body),
+        "sha256": _checksum(body),
     }
-    lines = [f"{MAGIC} {VERSION}", json.dumps(header, ensure_ascii=True)]
-    for token, rank in sorted(tokenizer.ranks.items(), key=lambda kv: kv[1]):
-        lines.append(f"{base64.b64encode(token).decode('ascii')} {rank}")
+    lines = [f"{MAGIC} {VERSION}", json.dumps(header, ensure_ascii=True), *body]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
     os.replace(tmp, path)
     return path
+
+
+def _read_version(path: Path, first_line: str) -> int:
+    magic, _, version = first_line.partition(" ")
+    if magic != MAGIC or not version.isdigit():
+        raise ValueError(f"{path}: line 1 must be '{MAGIC} <version>'")
+    if int(version) not in READABLE_VERSIONS:
+        raise ValueError(
+            f"{path}: format version {version} is not one of {READABLE_VERSIONS} "
+            "(written by a newer llm_from_scratch?)"
+        )
+    return int(version)
+
+
+def _verify(path: Path, header: dict, token_lines: list[str]) -> None:
+    """Version 2: the file must hold exactly the token lines the header promises."""
+    try:
+        expected, checksum = int(header["tokens"]), str(header["sha256"])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{path}: line 2 lacks 'tokens' and 'sha256'") from None
+    if len(token_lines) != expected:
+        raise ValueError(
+            f"{path}: the header promises {expected} token lines, the file has "
+            f"{len(token_lines)} (truncated or edited)"
+        )
+    if _checksum(token_lines) != checksum:
+        raise ValueError(
+            f"{path}: sha256 of the token lines does not match the header "
+            "(the file was edited or damaged)"
+        )
 
 
 def load_tokenizer(path: Path) -> Tokenizer:
@@ -61,8 +110,7 @@ def load_tokenizer(path: Path) -> Tokenizer:
         lines = path.read_text(encoding="ascii").splitlines()
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a tokenizer file (non-ASCII bytes)") from None
-    if not lines or lines[0] != f"{MAGIC} {VERSION}":
-        raise ValueError(f"{path}: line 1 must be '{MAGIC} {VERSION}'")
+    version = _read_version(path, lines[0] if lines else "")
     try:
         header = json.loads(lines[1])
         name, pattern = header["name"], header["pattern"]
@@ -79,6 +127,8 @@ def load_tokenizer(path: Path) -> Tokenizer:
             raise ValueError(f"{path}: line {number} is not '<base64> <id>'") from None
     if len(ranks) != len(lines) - 2:
         raise ValueError(f"{path}: the same token bytes appear on two lines")
+    if version >= 2:
+        _verify(path, header, lines[2:])
     return Tokenizer(ranks, specials, pattern, name)
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
 from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import regex
 
-from llm_from_scratch.tokenizer.bpe import bpe_encode
+from llm_from_scratch.tokenizer.bpe import Merger
 from llm_from_scratch.tokenizer.pretokenize import (
     GPT4_PATTERN,
     Splitter,
@@ -33,6 +34,33 @@ if TYPE_CHECKING:
 
 EOT = "<|endoftext|>"
 CACHE_LIMIT = 1 << 18  # distinct pre-tokens remembered by ``encode``
+
+
+class PieceCache(dict[str, tuple[int, ...]]):
+    """Pre-token -> its ids. A hit is a C-level lookup; a miss runs BPE once.
+
+    ``dict`` calls ``__missing__`` only for absent keys, so
+    ``map(cache.__getitem__, pieces)`` encodes a whole text with no Python
+    loop over its pieces: text repeats, and most pieces are hits. At ``limit``
+    entries the cache starts over, bounding memory on endless new text.
+    """
+
+    def __init__(self, ranks: dict[bytes, int], limit: int = CACHE_LIMIT) -> None:
+        super().__init__()
+        self.ranks, self.limit = ranks, limit
+
+    @cached_property
+    def merger(self) -> Merger:
+        return Merger(self.ranks)  # built on the first miss, not on load
+
+    def __missing__(self, piece: str) -> tuple[int, ...]:
+        if len(self) >= self.limit:
+            self.clear()
+        data = piece.encode("utf-8")
+        rank = self.ranks.get(data)  # a whole word is often one token
+        ids = (rank,) if rank is not None else tuple(self.merger(data))
+        self[piece] = ids
+        return ids
 
 
 class Tokenizer:
@@ -56,7 +84,7 @@ class Tokenizer:
         for token, i in self.special_tokens.items():
             self._decoder[i] = token.encode("utf-8")
         self._special_all = special_regex(self.special_tokens)
-        self._cache: dict[str, list[int]] = {}
+        self._cache = PieceCache(self._ranks)
 
     def _check(self) -> None:
         """Reject vocabularies that cannot round-trip every string."""
@@ -139,31 +167,18 @@ class Tokenizer:
         return self.decode_bytes([token_id])
 
     # --- encoding -----------------------------------------------------------
-    def _encode_piece(self, piece: str) -> list[int]:
-        """Ids of one pre-token, remembered: most pre-tokens repeat."""
-        ids = self._cache.get(piece)
-        if ids is None:
-            data = piece.encode("utf-8")
-            rank = self._ranks.get(data)
-            ids = [rank] if rank is not None else bpe_encode(data, self._ranks)
-            self._cache[piece] = ids
-        return ids
-
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode treating special-token text as plain text (untrusted input).
 
-        Speed comes from the cache: only pre-tokens never seen before run
-        BPE; the rest is a C-level dictionary lookup per pre-token.
+        Split into pre-tokens, then look each up in the cache, which runs BPE
+        only on pieces never seen before (see ``PieceCache``).
         """
         pieces = self._splitter.findall(_as_text(text))
-        cache = self._cache
-        missing = set(pieces).difference(cache)
-        if missing and len(cache) + len(missing) > CACHE_LIMIT:
-            cache.clear()  # bound memory; this call's pieces are re-added
-            missing = set(pieces)
-        for piece in missing:
-            self._encode_piece(piece)
-        return list(chain.from_iterable(map(cache.__getitem__, pieces)))
+        return list(chain.from_iterable(map(self._cache.__getitem__, pieces)))
+
+    def clear_cache(self) -> None:
+        """Forget the pre-tokens seen so far, e.g. to time a cold start."""
+        self._cache.clear()
 
     def encode(
         self, text: str, allowed_special: Literal["all"] | Iterable[str] = "all"
@@ -226,7 +241,7 @@ class Tokenizer:
         if len(pieces) < 2:
             return ids, buffer[start:]
         for piece in pieces[:-2]:  # exactly the pieces of the whole text
-            ids.extend(self._encode_piece(piece.group()))
+            ids.extend(self._cache[piece.group()])
         return ids, buffer[pieces[-2].start() :]
 
     def _encode_with(self, text: str, special: regex.Pattern | None) -> list[int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -120,24 +120,55 @@ def bpe_merges(
     return merges
 
 
+Corpus = str | os.PathLike | Sequence[os.PathLike] | Iterable[str]
+
+
+def _stream_files(
+    paths: list[Path], special_tokens: list[str], progress: bool
+) -> Iterator[str]:
+    """The files' text, in pieces cut just before special tokens (exact counts).
+
+    Each file is its own document: no pre-token spans two files. The bar
+    counts bytes read, so it moves on a multi-gigabyte corpus too.
+    """
+    total = sum(path.stat().st_size for path in paths)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="counting",
+               disable=not progress)
+    with bar:
+        for path in paths:
+            for chunk in read_chunks(path, special_tokens):
+                bar.update(len(chunk.encode("utf-8")))
+                yield chunk
+
+
 def _read_input(
-    input: str | os.PathLike | Iterable[str], special_tokens: list[str]
+    input: Corpus, special_tokens: list[str], progress: bool = False
 ) -> str | Iterable[str]:
-    """A path is streamed from disk; a str is the text itself; else texts."""
+    """Paths are streamed from disk; a str is the text itself; else texts."""
     if isinstance(input, os.PathLike):
-        path = Path(input)
+        paths = [Path(input)]
+    elif (
+        isinstance(input, (list, tuple))
+        and input
+        and all(isinstance(p, os.PathLike) for p in input)
+    ):
+        paths = [Path(p) for p in input]
+    elif isinstance(input, (bytes, bytearray)):
+        raise TypeError("input must be str text, paths or texts, not bytes")
+    elif isinstance(input, str) or isinstance(input, Iterable):
+        return input
+    else:
+        raise TypeError(
+            f"input must be paths, a str or texts, not {type(input).__name__}"
+        )
+    for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"training corpus {path} does not exist")
-        return read_chunks(path, special_tokens)
-    if isinstance(input, (bytes, bytearray)):
-        raise TypeError("input must be str text, a path or texts, not bytes")
-    if isinstance(input, str) or isinstance(input, Iterable):
-        return input
-    raise TypeError(f"input must be a path, a str or texts, not {type(input).__name__}")
+    return _stream_files(paths, special_tokens, progress)
 
 
 def train_bpe(
-    input: str | os.PathLike | Iterable[str],
+    input: Corpus,
     vocab_size: int,
     special_tokens: Iterable[str] = (),
     pattern: str = GPT4_PATTERN,
@@ -147,10 +178,13 @@ def train_bpe(
 ) -> tuple[dict[int, bytes], list[tuple[bytes, bytes]]]:
     """Train a byte-level BPE tokenizer.
 
-    ``input`` is a ``pathlib.Path`` (UTF-8, streamed), a ``str`` holding the
-    text itself, or an iterable of ``str`` documents. Returns the vocabulary
-    (ids 0-255 are the bytes, then one id per merge in order, then the special
-    tokens) and the ordered merges. ``vocab_size`` counts the special tokens.
+    ``input`` is a ``pathlib.Path`` or a list of them (UTF-8 files, one
+    document each, read in pieces cut before special tokens, so a large file
+    of special-token-separated documents never sits in memory whole), a
+    ``str`` holding the text itself, or an iterable of ``str`` documents.
+    Returns the vocabulary (ids 0-255 are the bytes, then one id per merge in
+    order, then the special tokens) and the ordered merges. ``vocab_size``
+    counts the special tokens.
     """
     specials = check_special_tokens(special_tokens)
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
@@ -160,7 +194,7 @@ def train_bpe(
             f"vocab_size must be >= 256 + {len(specials)} special tokens "
             f"= {256 + len(specials)}, got {vocab_size}"
         )
-    texts = _read_input(input, specials)
+    texts = _read_input(input, specials, progress)
     word_counts = count_pretokens(texts, pattern, specials, num_workers)
     if not word_counts:
         raise ValueError("the training corpus is empty (no text outside specials)")
