@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ from llm_from_scratch.data.dedup import (
     dedup_lines,
     estimate_jaccard,
     jaccard,
+    lsh_buckets,
     near_duplicate_clusters,
+    repeated_lines,
     s_curve,
     shingle_hashes,
     text_hash,
@@ -105,6 +108,42 @@ def test_clusters_find_planted_duplicates_and_agree_with_datasketch_lsh():
         lsh.insert(k, m)
 
 
+def test_clusters_check_pairs_not_involving_the_bucket_head():
+    """A bucket {0, 1, 2} where 1 and 2 are copies but 0 only shares a band:
+    comparing members with the first one alone would never merge 1 and 2."""
+    sigs = np.array([
+        [7, 7, 0, 0, 0, 0, 0, 0, 0, 0],
+        [7, 7, 1, 1, 1, 1, 1, 1, 1, 1],
+        [7, 7, 1, 1, 1, 1, 1, 1, 1, 2],
+    ], dtype=np.uint32)
+    assert near_duplicate_clusters(sigs, bands=1, rows=2, threshold=0.7) == [0, 1, 1]
+
+
+def brute_force_clusters(sigs, bands, rows, threshold):
+    """Connected components of every candidate pair that clears the threshold."""
+    n = len(sigs)
+    uf = UnionFind(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            same_band = any(np.array_equal(sigs[i, b * rows:(b + 1) * rows],
+                                           sigs[j, b * rows:(b + 1) * rows])
+                            for b in range(bands))
+            if same_band and estimate_jaccard(sigs[i], sigs[j]) >= threshold:
+                uf.union(i, j)
+    return [uf.find(i) for i in range(n)]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 30), st.sampled_from([0.3, 0.5, 0.7]))
+def test_clusters_equal_brute_force_components(seed, n, threshold):
+    """Few distinct values make many collisions, so buckets are big and mixed."""
+    rng = np.random.default_rng(seed)
+    sigs = rng.integers(0, 3, size=(n, 12), dtype=np.uint32)
+    got = near_duplicate_clusters(sigs, bands=4, rows=3, threshold=threshold)
+    assert got == brute_force_clusters(sigs, 4, 3, threshold)
+    assert all(len(g) > 1 for g in lsh_buckets(sigs, 4, 3))
+
+
 def test_union_find_roots_are_smallest():
     uf = UnionFind(6)
     uf.union(5, 3)
@@ -129,6 +168,40 @@ def test_line_dedup_keeps_first_occurrence():
     out = list(dedup_lines(docs, min_chars=20))
     assert out[0] == (docs[0], 0)
     assert out[1] == ("short\nend", 1)
+
+
+def test_line_dedup_keep_none_removes_every_copy():
+    long = "this line is long enough to count as a real line"
+    other = "unique one is also quite long here"
+    docs = [f"{long}\nshort\n{other}", f"short\n{long}\nend", f"{long}\n{long}"]
+    out = list(dedup_lines(docs, min_chars=20, keep="none"))
+    assert out == [(f"short\n{other}", 1), ("short\nend", 1), ("", 2)]
+    assert len(repeated_lines(docs, 20)) == 1  # counted: the one repeated line
+    # a line repeated only inside one document also occurs more than once
+    assert list(dedup_lines([f"{other}\n{other}"], 20, keep="none")) == [("", 2)]
+    # the first pass can be done separately, for a corpus streamed twice
+    again = dedup_lines(iter(docs), 20, keep="none", repeated=repeated_lines(docs, 20))
+    assert list(again) == out
+
+
+def test_line_dedup_modes_differ_only_in_the_first_copy():
+    rng = random.Random(4)
+    pool = [random_text(rng, 8) for _ in range(30)]
+    docs = ["\n".join(rng.choices(pool, k=12)) for _ in range(20)]
+    first = [t for t, _ in dedup_lines(docs, 10)]
+    none = [t for t, _ in dedup_lines(docs, 10, keep="none")]
+    counts = Counter(line for d in docs for line in d.split("\n"))
+    kept_first = Counter(line for t in first for line in t.split("\n") if line)
+    kept_none = Counter(line for t in none for line in t.split("\n") if line)
+    assert kept_first == Counter(set(counts))  # every distinct line once
+    assert kept_none == Counter({k: 1 for k, c in counts.items() if c == 1})
+
+
+def test_line_dedup_errors():
+    with pytest.raises(ValueError, match="keep must be"):
+        dedup_lines(["a"], keep="last")
+    with pytest.raises(TypeError, match="reads the corpus twice"):
+        dedup_lines(iter(["a"]), keep="none")
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)

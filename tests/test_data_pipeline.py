@@ -115,6 +115,22 @@ def test_pii_is_masked_in_output(tmp_path):
     assert report.pii_masked == {"email": 1, "ip": 0, "phone": 1}
 
 
+def test_line_dedup_keep_none_removes_every_copy(tmp_path):
+    rng = random.Random(6)
+    banner = "Read our guide to the harbour festival at the town hall this weekend."
+    docs = [Document(f"d{i}", f"{banner}\n{prose(rng, 8)}", "t") for i in range(3)]
+    runs = {}
+    for keep in ("first", "none"):
+        report = curate(fast_config(tmp_path / keep, line_dedup_keep=keep,
+                                    near_dedup=None), docs)
+        runs[keep] = [d.text for d in report.curated_documents()]
+    assert [t.count(banner) for t in runs["first"]] == [1, 0, 0]
+    assert [t.count(banner) for t in runs["none"]] == [0, 0, 0]
+    assert [t.replace(banner + "\n", "") for t in runs["first"]] == runs["none"]
+    with pytest.raises(ValueError, match="line_dedup_keep"):
+        CurationConfig(line_dedup_keep="last")
+
+
 def test_duplicate_ids_are_an_error(tmp_path):
     docs = [Document("x", "a", "t"), Document("x", "b", "t")]
     with pytest.raises(ValueError, match="duplicate document id 'x'"):

@@ -16,6 +16,10 @@ $1 - (1 - J^r)^b$ — an S-curve around $(1/b)^{1/r}$. Candidates whose
 estimated $J$ clears the threshold are merged with union-find, and each
 cluster keeps its first document.
 
+Exact line dedup comes in two flavours: keep the first copy of a repeated
+line (one streaming pass), or remove every copy of a line that occurs more
+than once (count, then filter).
+
 The permutations are those of datasketch's default scheme, so with the same
 $(a, b)$ the signatures agree bit for bit; the speed comes from hashing each
 word once (not each shingle string) and taking many documents' minima in one
@@ -26,7 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -213,38 +218,95 @@ def near_duplicate_clusters(
 ) -> list[int]:
     """Cluster representative of every document (its own index if unique).
 
-    Candidate pairs from LSH are confirmed with the signature estimate of
-    Jaccard (>= ``threshold``) before merging, which removes most of the
-    S-curve's false positives at little cost.
+    Every pair that shares a bucket is a candidate, not only pairs with the
+    bucket's first member: in a bucket {a, b, c} where b and c are copies and
+    a only collides with them on one band, b-c must still be checked. Each
+    candidate is confirmed with the signature estimate of Jaccard
+    (>= ``threshold``), which removes most of the S-curve's false positives,
+    and confirmed pairs are merged with union-find. A member is compared with
+    all later members in one numpy call; pairs already in one cluster are
+    skipped, so a bucket of many copies costs little.
     """
     uf = UnionFind(len(signatures))
     for group in lsh_buckets(signatures, bands, rows):
-        first = int(group[0])
-        for other in group[1:]:
-            other = int(other)
-            if estimate_jaccard(signatures[first], signatures[other]) >= threshold:
-                uf.union(first, other)
+        block = signatures[group]
+        for i in range(len(group) - 1):
+            root = uf.find(int(group[i]))
+            rest = [j for j in range(i + 1, len(group))
+                    if uf.find(int(group[j])) != root]
+            if not rest:
+                continue
+            sims = (block[rest] == block[i]).mean(axis=1)
+            for j in np.asarray(rest)[sims >= threshold]:
+                uf.union(int(group[i]), int(group[j]))
     return [uf.find(i) for i in range(len(signatures))]
 
 
-def dedup_lines(docs: Iterable[str], min_chars: int = 30) -> Iterable[tuple[str, int]]:
-    """Drop every line (of >= ``min_chars``) already seen earlier in the corpus.
+LineKeep = Literal["first", "none"]
 
-    Streams: only an 8-byte hash per distinct line is kept. Yields each text
-    with its repeated lines removed, and how many were removed.
+
+def _line_key(line: str, min_chars: int) -> int | None:
+    """8-byte hash of a stripped line, or None for lines too short to count."""
+    key = line.strip()
+    if len(key) < min_chars:
+        return None
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest())
+
+
+def repeated_lines(docs: Iterable[str], min_chars: int = 30) -> set[int]:
+    """First pass of ``keep="none"``: hashes of lines occurring more than once.
+
+    Counts every occurrence, within a document or across documents; memory is
+    two 8-byte hashes per distinct line at most.
     """
     seen: set[int] = set()
+    repeated: set[int] = set()
+    for text in docs:
+        for line in text.split("\n"):
+            h = _line_key(line, min_chars)
+            if h is not None:
+                (repeated if h in seen else seen).add(h)
+    return repeated
+
+
+def dedup_lines(
+    docs: Iterable[str], min_chars: int = 30, keep: LineKeep = "first",
+    repeated: set[int] | None = None,
+) -> Iterator[tuple[str, int]]:
+    """Remove repeated lines (of >= ``min_chars``) across a corpus.
+
+    ``keep="first"`` streams in one pass and keeps the first copy of each line:
+    a licence clause or a quotation survives once, but which copy survives
+    depends on the order, and one copy of every boilerplate line stays.
+    ``keep="none"`` removes *every* copy of a line that occurs more than once
+    (count, then filter): order-independent and stricter on boilerplate, but
+    it also deletes text repeated for good reasons. It reads the corpus twice,
+    so it needs a re-iterable ``docs`` or the hashes from ``repeated_lines``.
+    Returns an iterator of each text with its removed lines gone, and how many
+    lines were removed (arguments are checked at once, not on first use).
+    """
+    if keep not in ("first", "none"):
+        raise ValueError(f"keep must be 'first' or 'none', got {keep!r}")
+    if keep == "none" and repeated is None:
+        if iter(docs) is docs:
+            raise TypeError("keep='none' reads the corpus twice: pass a list, or "
+                            "the hashes from repeated_lines(docs)")
+        repeated = repeated_lines(docs, min_chars)
+    drop: set[int] = set() if keep == "first" else (repeated or set())
+    return _filter_lines(docs, min_chars, drop, remember=keep == "first")
+
+
+def _filter_lines(
+    docs: Iterable[str], min_chars: int, drop: set[int], remember: bool
+) -> Iterator[tuple[str, int]]:
     for text in docs:
         kept, removed = [], 0
         for line in text.split("\n"):
-            key = line.strip()
-            if len(key) < min_chars:
-                kept.append(line)
-                continue
-            h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest())
-            if h in seen:
+            h = _line_key(line, min_chars)
+            if h is not None and h in drop:
                 removed += 1
-            else:
-                seen.add(h)
-                kept.append(line)
+                continue
+            if h is not None and remember:
+                drop.add(h)  # seen once: every later copy goes
+            kept.append(line)
         yield "\n".join(kept), removed

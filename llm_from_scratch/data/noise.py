@@ -6,11 +6,13 @@ carries ``meta["labels"]``, the list of things done to it (empty = untouched).
 A filter's precision and recall are then counts, not impressions.
 
 Labels: ``boilerplate`` (navigation/cookie lines added), ``pii`` (contacts
-added), ``mojibake`` (UTF-8 read as cp1252), ``spam`` (SEO keyword page),
-``low_quality`` (placeholder or symbol pages), ``toxic`` (abusive forum page),
-``exact_dup`` / ``near_dup`` (copies), ``malformed`` (binary, bad UTF-8, empty
-or one enormous line). Pages in other languages come from the crawl itself;
-``foreign`` is added by ``label_foreign`` from their known locale.
+added; ``meta["pii_injected"]`` counts them by kind, ``meta["pii_line"]`` is
+the line holding them), ``mojibake`` (UTF-8 read as cp1252), ``spam`` (SEO
+keyword page), ``low_quality`` (placeholder or symbol pages), ``toxic``
+(abusive forum page), ``exact_dup`` / ``near_dup`` (copies), ``malformed``
+(binary, bad UTF-8, empty or one enormous line). Pages in other languages
+come from the crawl itself; ``foreign`` is added by ``label_foreign`` from
+their known locale.
 """
 
 from __future__ import annotations
@@ -109,14 +111,17 @@ def add_boilerplate(text: str, rng: random.Random) -> str:
     return "\n".join([*head, text, *tail])
 
 
-def add_pii(text: str, rng: random.Random) -> tuple[str, dict[str, int]]:
+def add_pii(text: str, rng: random.Random) -> tuple[str, dict[str, int], int]:
+    """Insert a contact line; return the text, what it holds and its line number
+    (the ground truth that scores PII masking item by item)."""
     line = (
         f"Contact {rng.choice(FIRST).title()} at {fake_email(rng)} or call "
         f"{fake_phone(rng)}; the server is at {fake_ip(rng)}."
     )
     paras = text.split("\n")
-    paras.insert(rng.randint(0, len(paras)), line)
-    return "\n".join(paras), {"email": 1, "phone": 1, "ip": 1}
+    where = rng.randint(0, len(paras))
+    paras.insert(where, line)
+    return "\n".join(paras), {"email": 1, "phone": 1, "ip": 1}, where
 
 
 def add_mojibake(text: str) -> str:
@@ -204,7 +209,7 @@ def inject_noise(
             text = add_boilerplate(text, rng)
             labels.append("boilerplate")
         if text and rng.random() < config.pii:
-            text, extra["pii_injected"] = add_pii(text, rng)
+            text, extra["pii_injected"], extra["pii_line"] = add_pii(text, rng)
             labels.append("pii")
         if text and rng.random() < config.mojibake:
             text = add_mojibake(text)

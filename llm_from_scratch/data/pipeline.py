@@ -8,7 +8,8 @@ Two passes keep memory bounded by the signatures, not the text:
    spilled to a JSONL file with their MinHash signature kept in memory
    (``num_perm`` × 4 bytes each).
 2. *Corpus-level stages*: MinHash/LSH near-dedup over all signatures, then a
-   streaming pass over the spill file: line dedup → toxicity → output.
+   streaming pass over the spill file: line dedup → toxicity → output (with
+   ``line_dedup_keep="none"``, one more pass first counts the lines).
 
 Nothing is dropped silently: each input ends as ``kept`` or with the stage and
 reason that rejected it, in ``ledger.jsonl``; ``report.json`` has the funnel.
@@ -28,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from llm_from_scratch.data.dedup import MinHasher, dedup_lines, near_duplicate_clusters
-from llm_from_scratch.data.dedup import shingle_hashes, text_hash
+from llm_from_scratch.data.dedup import LineKeep, repeated_lines, shingle_hashes
+from llm_from_scratch.data.dedup import text_hash
 from llm_from_scratch.data.documents import Document
 from llm_from_scratch.data.filters import (
     QualityConfig,
@@ -101,6 +103,9 @@ class CurationConfig:
     exact_dedup: bool = True
     near_dedup: NearDedupConfig | None = field(default_factory=NearDedupConfig)
     line_dedup_min_chars: int = 40  # 0 turns line dedup off
+    # "first": keep the first copy of a repeated line (one pass); "none": remove
+    # every copy of a line that occurs more than once (an extra counting pass)
+    line_dedup_keep: LineKeep = "first"
     toxicity_max_fraction: float | None = 0.1  # of sentences; None = off
     workers: int = 2
     examples_per_reason: int = 3
@@ -113,6 +118,9 @@ class CurationConfig:
             raise ValueError("CurationConfig.validity cannot be turned off (null)")
         if self.line_dedup_min_chars < 0:
             raise ValueError("CurationConfig.line_dedup_min_chars must be >= 0")
+        if self.line_dedup_keep not in ("first", "none"):
+            raise ValueError("CurationConfig.line_dedup_keep must be 'first' or "
+                             f"'none', got {self.line_dedup_keep!r}")
         t = self.toxicity_max_fraction
         if t is not None and not 0.0 <= t <= 1.0:
             raise ValueError("CurationConfig.toxicity_max_fraction must be in [0, 1]")
@@ -453,13 +461,20 @@ def curate(
         nd = config.near_dedup
         reps = near_duplicate_clusters(np.stack(signatures), nd.bands, nd.rows,
                                        nd.threshold)
+    repeated = None
+    if config.line_dedup_min_chars and config.line_dedup_keep == "none":
+        with open(spill_path) as spill:  # pass 2a: count lines of the survivors
+            texts = (json.loads(line)["text"] for i, line in enumerate(spill)
+                     if not reps or reps[i] == i)
+            repeated = repeated_lines(texts, config.line_dedup_min_chars)
     clf = toxicity_classifier() if config.toxicity_max_fraction is not None else None
     curated_path = out / "curated.jsonl"
     docs_out = bytes_out = 0
     with open(spill_path) as spill, open(curated_path, "w") as cur, \
             open(ledger_path, "a") as ledger:
         survivors = _near_dedup_filter(spill, reps, spilled_ids, funnel, ledger)
-        for rec, text, removed in _line_dedup(survivors, config, funnel, ledger):
+        lines = _line_dedup(survivors, config, funnel, ledger, repeated)
+        for rec, text, removed in lines:
             doc = Document(rec["id"], text, rec["source"],
                            {**rec["meta"], "lines_deduplicated": removed})
             size = _nbytes(text)
@@ -504,9 +519,12 @@ def _near_dedup_filter(
 
 def _line_dedup(
     records: Iterable[dict[str, Any]], config: CurationConfig, funnel: _Funnel,
-    ledger: Any,
+    ledger: Any, repeated: set[int] | None = None,
 ) -> Iterator[tuple[dict[str, Any], str, int]]:
-    """Remove repeated lines; a page left with too few words is rejected."""
+    """Remove repeated lines; a page left with too few words is rejected.
+
+    ``repeated`` is the first pass of ``line_dedup_keep="none"``.
+    """
     if not config.line_dedup_min_chars:
         for rec in records:
             yield rec, rec["text"], 0
@@ -520,7 +538,9 @@ def _line_dedup(
             buffered.append(rec)
             yield rec["text"]
 
-    for text, removed in dedup_lines(texts(), config.line_dedup_min_chars):
+    deduped = dedup_lines(texts(), config.line_dedup_min_chars,
+                          config.line_dedup_keep, repeated)
+    for text, removed in deduped:
         rec = buffered.pop(0)
         before = _nbytes(rec["text"])
         if len(text.split()) < min_words:
