@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 
 from llm_from_scratch.model import ModelConfig
 from llm_from_scratch.parallel import (
+    ActivationShape,
     activation_bytes,
     comm_bytes_per_step,
     memory_per_rank,
+    pp_comm_bytes,
     ring_bytes,
+    tp_comm_bytes,
 )
 from llm_from_scratch.parallel.data_parallel import make_buckets
 from llm_from_scratch.parallel.pipeline import bubble_fraction, schedule_ops
@@ -51,6 +54,43 @@ def test_ring_volume_is_almost_independent_of_world_size(p, n):
     assert comm_bytes_per_step(n, "zero3", p) == pytest.approx(
         1.5 * comm_bytes_per_step(n, "ddp", p)
     )
+
+
+def test_tensor_parallel_traffic_from_the_model_shape():
+    # batch 2, seq 3, d 4, bf16: one activation is 2*3*4*2 = 48 bytes.
+    # 1 block: 4 all-reduces (2 forward, 2 backward); vocab-parallel adds the
+    # embedding's and the output input's (2 more) and 3 float32 loss numbers
+    # per token (3*2*3*4 = 72 bytes). A ring all-reduce sends 2(p-1)/p of it.
+    shape = ActivationShape(batch=2, seq_len=3, d_model=4, n_layers=1)
+    assert shape.hidden_bytes == 48
+    assert tp_comm_bytes(shape, 2) == 1.0 * (6 * 48 + 72)  # 360
+    assert tp_comm_bytes(shape, 4) == 1.5 * (6 * 48 + 72)  # 540
+    plain = ActivationShape(2, 3, 4, 1, vocab_parallel=False)
+    assert tp_comm_bytes(plain, 2) == 4 * 48
+    assert comm_bytes_per_step(1e9, "tp", 2, shape=shape) == 360  # not the weights
+    # Llama-2-7B, one 4096-token sequence, TP over 8 GPUs: ~7.6 GB per step
+    llama = ActivationShape(1, 4096, 4096, 32)
+    assert tp_comm_bytes(llama, 8) == 1.75 * (130 * 4096 * 4096 * 2 + 3 * 4096 * 4)
+    assert comm_bytes_per_step(1e9, "tp", 1, shape=shape) == 0
+
+
+def test_pipeline_traffic_is_one_activation_per_boundary_and_direction():
+    # m micro-batches of B/m sequences cross each boundary: B*T*d values in
+    # all, forward; the same for their gradients, backward.
+    shape = ActivationShape(batch=8, seq_len=16, d_model=32, n_layers=4,
+                            value_bytes=4)
+    assert pp_comm_bytes(shape, 2) == 8 * 16 * 32 * 4  # each rank sends one way
+    assert pp_comm_bytes(shape, 4) == 2 * 8 * 16 * 32 * 4  # inner stages: both
+    assert pp_comm_bytes(shape, 1) == 0
+    assert comm_bytes_per_step(1e9, "pp", 4, shape=shape) == pp_comm_bytes(shape, 4)
+    m = memory_per_rank(8e9, "pp", 4, activations=4e9)
+    assert (m.params, m.grads, m.optimizer, m.activations) == (4e9, 4e9, 24e9, 1e9)
+
+
+def test_activation_schemes_need_a_shape():
+    for scheme in ("tp", "pp"):
+        with pytest.raises(ValueError, match="shape"):
+            comm_bytes_per_step(1e9, scheme, 2)
 
 
 def test_cost_model_rejects_bad_input():

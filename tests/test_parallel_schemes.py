@@ -11,6 +11,8 @@ micro-batches per step (DDP's ``no_sync``; ZeRO-2's hooks fire twice).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -24,7 +26,7 @@ from llm_from_scratch.parallel.workers import (
     collective_check,
     fail_on_rank,
     foreach_tensor_parallel_check,
-    pipeline_run,
+    pipeline_runs,
     reference_run,
     sleep_on_rank,
     suite_run,
@@ -89,7 +91,9 @@ def test_bf16_sharding_matches_fsdp2_mixed_precision(suite):
 @pytest.mark.slow
 @pytest.mark.timeout(450)
 def test_communication_volume_matches_the_cost_model(suite):
-    from llm_from_scratch.parallel import comm_bytes_per_step
+    """The collectives each scheme issues, accounted by our wrappers with the
+    ring formula, add up to the cost model's prediction."""
+    from llm_from_scratch.parallel import ActivationShape, comm_bytes_per_step
 
     exp = EXPERIMENTS[0]
     n = sum(p.numel() for p in exp.model().parameters())
@@ -106,19 +110,43 @@ def test_communication_volume_matches_the_cost_model(suite):
     zero3 = sum(suite[0]["zero3"]["sent"].values())
     expected = comm_bytes_per_step(n, "zero3", 2) - 0.5 * 4 * root
     assert zero3 == pytest.approx(expected * exp.steps, rel=1e-6)
+    # tensor parallelism: activations, from the model's shape (every rank takes
+    # the whole batch): 4 per block + embedding + output input + 3 in the loss
+    shape = ActivationShape(exp.batch_size, exp.seq_len, exp.d_model, exp.n_layers,
+                            value_bytes=4)
+    tp = sum(suite[0]["tp"]["sent"].values())
+    predicted_tp = comm_bytes_per_step(n, "tp", 2, shape=shape) * exp.steps
+    assert tp == pytest.approx(predicted_tp, rel=1e-6)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_pipeline_schedules_match_single_process():
-    exp = Experiment(n_layers=4)
+@pytest.mark.parametrize("which", range(len(EXPERIMENTS)))
+def test_pipeline_schedules_match_single_process(which):
+    """Both schedules; the second experiment has tied embeddings (a copy on
+    each stage, gradients exchanged) and frozen parameters."""
+    from llm_from_scratch.parallel import ActivationShape, comm_bytes_per_step
+
+    exp = replace(EXPERIMENTS[which], n_layers=4)
     ref = reference_run(exp)
+    runs = run_parallel(pipeline_runs, 2, exp, ("gpipe", "1f1b"), 4, timeout=240)
+    shape = ActivationShape(exp.batch_size, exp.seq_len, exp.d_model, exp.n_layers,
+                            value_bytes=4)
     for schedule, peaks in (("gpipe", [4, 4]), ("1f1b", [2, 1])):
-        outs = run_parallel(pipeline_run, 2, exp, schedule, 4, timeout=240)
+        outs = [run[schedule] for run in runs]
         state = {k: v for out in outs for k, v in out["state"].items()}
         _close({"losses": outs[-1]["losses"], "state": state}, ref, 1e-5, 1e-4)
         assert [o["peak_in_flight"] for o in outs] == peaks
         assert 0 < measured_bubble([o["events"] for o in outs]) < 1
+        for out in outs:  # bytes really sent, point to point
+            sent = out["sent"]["send"] / exp.steps
+            assert sent == comm_bytes_per_step(0, "pp", 2, shape=shape)
+        if exp.tie_embeddings:  # both copies took the same steps
+            assert torch.equal(outs[0]["state"]["tok_embeddings.weight"],
+                               outs[1]["state"]["output.weight"])
+        for name in exp.frozen:
+            init = dict(exp.model().named_parameters())[name]
+            assert torch.equal(state[name], init.detach())
 
 
 @pytest.mark.slow

@@ -42,3 +42,26 @@ def test_ring_wins_large_messages_and_tree_small_ones():
         allreduce_seconds(1.0, 2, 1.0, 0.0, "butterfly")
     with pytest.raises(ValueError, match=">= 1"):
         interleaved_bubble(0, 1, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(200)
+def test_one_bucket_launches_only_after_the_last_gradient():
+    """Exercise 4: with one 1000 MB bucket the all-reduce starts when backward
+    has produced every gradient (nothing left to overlap); with 1 MB buckets
+    all but the last start while backward still has gradients to produce.
+    The step times are measured but not compared (a shared CPU is noisy)."""
+    from llm_from_scratch.parallel import run_parallel
+    from llm_from_scratch.parallel.solutions import overlap_run
+
+    for out in run_parallel(overlap_run, 2, (1000.0, 1.0), 2, timeout=180):
+        one, small = out[1000.0], out[1.0]
+        assert one["buckets"] == 1 and one["launched_after"] == [one["grads"]]
+        n = small["grads"]
+        assert small["buckets"] >= 3
+        assert len(small["launched_after"]) == small["buckets"]
+        assert small["launched_after"] == sorted(small["launched_after"])
+        assert small["launched_after"][-1] == n
+        assert all(k < n for k in small["launched_after"][:-1])
+        assert small["launched_after"][0] <= n // 2  # overlapped with most of it
+        assert one["seconds"] > 0 and small["seconds"] > 0

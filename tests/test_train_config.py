@@ -132,3 +132,21 @@ def test_peak_flops_table_and_mfu() -> None:
 def test_measured_matmul_flops_is_plausible() -> None:
     flops = measure_matmul_flops("cpu", size=256, repeats=3)
     assert math.isfinite(flops) and 1e7 < flops < 1e14
+
+
+def test_the_chapter_anchor_applies_to_the_default_run_only(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from llm_from_scratch.train import BOOK_ANCHOR, book_config, is_book_default
+    from llm_from_scratch.train.pretrained import BOOK_CONFIG, FULL_CONFIG
+
+    assert set(BOOK_ANCHOR) == {"val_bpb", "train_seconds"}
+    # how book_checkpoint() stores it: bookkeeping fields differ, weights do not
+    stored = replace(BOOK_CONFIG, out_dir="/tmp/x", resume=True, checkpoint_every=100)
+    assert is_book_default(BOOK_CONFIG) and is_book_default(stored)
+    assert not is_book_default(FULL_CONFIG)
+    assert not is_book_default(replace(BOOK_CONFIG, lr=1e-3))
+    monkeypatch.setenv("LLMFS_FULL", "1")
+    assert not is_book_default(book_config())
+    monkeypatch.delenv("LLMFS_FULL")
+    assert is_book_default(book_config())

@@ -213,3 +213,59 @@ def test_torch_compile_matches_eager(manifests) -> None:
     compiled = train(tiny(manifests, steps=4, eval_every=0, compile=True))
     for a, b in zip(eager.losses, compiled.losses):
         assert a == pytest.approx(b, rel=1e-5)  # fused kernels round differently
+
+
+def test_metrics_are_streamed_per_step_and_resume_truncates_them(
+    manifests, tmp_path
+) -> None:
+    """metrics.jsonl grows by one record per step, before any checkpoint; a
+    resumed run drops what the crashed run wrote after its last checkpoint."""
+    config = tiny(manifests, out_dir=str(tmp_path), checkpoint_every=4)
+    path = tmp_path / "metrics.jsonl"
+    lines: list[int] = []
+
+    def watch(record, model) -> bool:
+        lines.append(len(path.read_text().splitlines()))
+        assert json.loads(path.read_text().splitlines()[-1]) == record
+        return record["step"] == 6  # "crash" after step 6; checkpoint at 4
+
+    train(config, callbacks=[watch])
+    assert lines == [1, 2, 3, 4, 5, 6]
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 1 + 4
+    lines.clear()
+    resumed = train(config.with_overrides(["resume=true"]),
+                    callbacks=[lambda rec, model: watch(rec, model) and False])
+    assert lines == list(range(5, 13))  # steps 5 and 6 were not kept twice
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 13))
+    assert [r["loss"] for r in records] == resumed.losses
+    assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 1 + 12
+    train(config)  # a fresh run in the same directory starts the file anew
+    assert len(path.read_text().splitlines()) == 12
+
+
+def test_bf16_where_unsupported_fails_naming_the_field(manifests, monkeypatch) -> None:
+    import contextlib
+    import warnings
+
+    from llm_from_scratch.train import loop
+    from llm_from_scratch.train.hardware import bf16_supported
+
+    assert bf16_supported(torch.device("cpu"))
+    # a GPU without bf16 (pre-Ampere), simulated on this CPU machine
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "Tesla T4")
+    assert not bf16_supported(torch.device("cuda", 0))
+    monkeypatch.setattr(loop, "resolve_device", lambda c, i: torch.device("cuda", 0))
+    with pytest.raises(ValueError, match=r"TrainConfig\.dtype='bfloat16' .* Tesla T4"):
+        train(tiny(manifests, steps=2, dtype="bfloat16"))
+
+    # elsewhere torch only warns and disables autocast: that counts as unsupported
+    @contextlib.contextmanager
+    def disabled_autocast(*args, **kwargs):
+        warnings.warn("In XPU autocast, but the target dtype is not supported. "
+                      "Disabling autocast.", UserWarning, stacklevel=2)
+        yield
+
+    monkeypatch.setattr(torch, "autocast", disabled_autocast)
+    assert not bf16_supported(torch.device("cpu"))

@@ -17,10 +17,13 @@ from llm_from_scratch.parallel.collectives import (
     time_collective,
 )
 from llm_from_scratch.parallel.cost import (
+    ActivationShape,
     Memory,
     activation_bytes,
     comm_bytes_per_step,
     memory_per_rank,
+    pp_comm_bytes,
+    tp_comm_bytes,
 )
 from llm_from_scratch.parallel.data_parallel import DataParallel, broadcast_module
 from llm_from_scratch.parallel.launch import ParallelError, run_parallel
@@ -46,6 +49,7 @@ from llm_from_scratch.parallel.zero import (
 )
 
 __all__ = [
+    "ActivationShape",
     "COMM_LOG",
     "ColumnParallelLinear",
     "CommLog",
@@ -68,6 +72,7 @@ __all__ = [
     "parallel_train",
     "parallelize_transformer",
     "pipeline_step",
+    "pp_comm_bytes",
     "ring_all_gather",
     "ring_all_reduce",
     "ring_bytes",
@@ -75,5 +80,6 @@ __all__ = [
     "run_parallel",
     "schedule_ops",
     "time_collective",
+    "tp_comm_bytes",
     "vocab_parallel_cross_entropy",
 ]

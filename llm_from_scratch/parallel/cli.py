@@ -28,9 +28,9 @@ def _book_loop(args: argparse.Namespace) -> int:
     config = TrainConfig(
         d_model=args.d_model, n_layers=args.n_layers, n_heads=args.n_heads,
         n_kv_heads=args.n_kv_heads, tie_embeddings=args.tie_embeddings,
-        fast=args.fast, batch_size=args.batch_size, seq_len=args.seq_len, steps=args.steps,
-        lr=args.lr, seed=args.seed, eval_every=0, log_every=1, progress=False,
-        dtype=args.dtype,
+        fast=args.fast, batch_size=args.batch_size, seq_len=args.seq_len,
+        steps=args.steps, lr=args.lr, seed=args.seed, eval_every=0, log_every=1,
+        progress=False, dtype=args.dtype,
     )
     result = train(config, wrap_model=wraps[args.parallel])
     if result.history and _rank() == 0:

@@ -11,8 +11,12 @@ Each of the ``p-1`` steps of reduce-scatter moves one chunk of ``N/p``
 elements per rank, so a rank sends ``(p-1)/p * N`` elements, and an all-reduce
 twice that: almost independent of ``p``, which is why rings scale.
 
-``CommLog`` counts what a rank sends, so the cost model can be checked
-against what actually moved.
+``CommLog`` records what a rank sends, in two ways: the ``ring_*``
+functions add the bytes of every message they really send; the wrappers
+around torch's collectives (``all_reduce``, ...) add, for every call, the
+bytes a ring would send for it, since gloo's and NCCL's own traffic is hidden
+from us. The wrappers' totals thus check that a scheme issues exactly the
+collectives the cost model assumes, not what went over the wire.
 """
 
 from __future__ import annotations
@@ -114,8 +118,8 @@ reduce_scatter_single = getattr(dist, "reduce_scatter_single", None) or getattr(
     dist, "reduce_scatter_tensor"
 )
 
-# Thin wrappers over torch's collectives that log the ring-equivalent bytes,
-# so every scheme in this chapter reports its traffic the same way.
+# Thin wrappers over torch's collectives that log the ring-formula bytes of each
+# call (not measured traffic), so every scheme reports its traffic the same way.
 
 
 def all_reduce(

@@ -4,7 +4,15 @@ Mixed-precision Adam training keeps, per parameter (Rajbhandari et al.,
 ZeRO): 2 bytes of 16-bit weights, 2 bytes of 16-bit gradients and 12 bytes
 of optimizer state (fp32 master weights, Adam's m and v): 16 bytes. ZeRO-1
 shards the 12, ZeRO-2 also the gradients, ZeRO-3 (FSDP) everything; tensor
-parallelism divides the layer weights by the TP degree.
+and pipeline parallelism divide the layer weights by their degree.
+
+Data-parallel schemes send gradients and weights, so their traffic follows
+from the parameter count. Tensor and pipeline parallelism send activations,
+so theirs follows from the shape of the activations, ``ActivationShape``:
+TP all-reduces (batch, seq, d_model) four times per block (Megatron's two
+``g`` in forward, two ``f`` in backward); PP sends one (micro-batch, seq,
+d_model) tensor per micro-batch across each stage boundary, forward, and
+its gradient back.
 
 Activations per transformer layer, 16-bit, without recomputation
 (Korthikanti et al. 2022, no sequence parallelism):
@@ -17,7 +25,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMES = ("single", "ddp", "zero1", "zero2", "zero3", "tp")
+SCHEMES = ("single", "ddp", "zero1", "zero2", "zero3", "tp", "pp")
+
+
+@dataclass(frozen=True)
+class ActivationShape:
+    """What TP all-reduces and PP sends: (batch, seq_len, d_model) values of
+    ``value_bytes`` each, in every one of ``n_layers`` blocks; ``vocab_parallel``:
+    the embedding and output are split over the vocabulary too (Megatron)."""
+
+    batch: int
+    seq_len: int
+    d_model: int
+    n_layers: int
+    value_bytes: int = 2
+    vocab_parallel: bool = True
+
+    @property
+    def hidden_bytes(self) -> int:
+        """Bytes of one (batch, seq_len, d_model) activation."""
+        return self.batch * self.seq_len * self.d_model * self.value_bytes
 
 
 @dataclass(frozen=True)
@@ -67,7 +94,9 @@ def memory_per_rank(
     """Memory per rank for ``n_params`` parameters under ``scheme``.
 
     ``activations`` is the single-device activation memory for the *global*
-    batch; data-parallel schemes split the batch, TP splits most activations.
+    batch; data-parallel schemes split the batch, TP splits most activations,
+    PP keeps its own layers' (GPipe, all micro-batches; 1F1B holds at most
+    ``p`` of the ``m`` micro-batches, so less when ``m > p``).
     """
     _check(scheme, world_size)
     p = world_size if scheme != "single" else 1
@@ -80,6 +109,7 @@ def memory_per_rank(
         "zero2": (1, p, p),
         "zero3": (p, p, p),
         "tp": (p, p, p),
+        "pp": (p, p, p),
     }[scheme]
     return Memory(
         params / shard[0], grads / shard[1], opt / shard[2], activations / p
@@ -91,7 +121,7 @@ def comm_bytes_per_step(
     scheme: str,
     world_size: int,
     grad_bytes: int = 4,
-    tp_activation_bytes: float = 0.0,
+    shape: ActivationShape | None = None,
 ) -> float:
     """Bytes one rank sends per optimizer step, with ring collectives.
 
@@ -99,9 +129,8 @@ def comm_bytes_per_step(
     gradient bytes. ZeRO-2 reduce-scatters them and all-gathers the updated
     parameters: the same volume. ZeRO-3 all-gathers the parameters twice
     (forward and backward) and reduce-scatters gradients: ``3 (p-1)/p * G``.
-    Tensor parallelism all-reduces activations instead (two per layer in
-    forward, two in backward); pass their total bytes as
-    ``tp_activation_bytes``.
+    Tensor and pipeline parallelism send activations instead: pass their
+    ``shape`` (see ``tp_comm_bytes`` and ``pp_comm_bytes``).
     """
     _check(scheme, world_size)
     p, g = world_size, n_params * grad_bytes
@@ -112,7 +141,41 @@ def comm_bytes_per_step(
         return 2 * ring * g
     if scheme == "zero3":
         return 3 * ring * g
-    return 2 * ring * tp_activation_bytes
+    if shape is None:
+        raise ValueError(f"scheme {scheme!r} sends activations: pass shape=")
+    if scheme == "tp":
+        return tp_comm_bytes(shape, p)
+    return pp_comm_bytes(shape, p)
+
+
+def tp_comm_bytes(shape: ActivationShape, world_size: int) -> float:
+    """Bytes one tensor-parallel rank sends per step (every rank alike).
+
+    Each block all-reduces one (B, T, d) activation after attention and one
+    after the MLP in forward, and the gradient of each's input in backward:
+    4 all-reduces of ``2 (p-1)/p * BTd`` values. Vocabulary parallelism adds
+    one for the embedding (forward), one for the output's input (backward)
+    and three of B*T float32 numbers in the loss (max, sum of exp, target).
+    """
+    p = world_size
+    ring = 2 * (p - 1) / p
+    count = 4 * shape.n_layers + (2 if shape.vocab_parallel else 0)
+    loss = 3 * shape.batch * shape.seq_len * 4 if shape.vocab_parallel else 0
+    return ring * (count * shape.hidden_bytes + loss)
+
+
+def pp_comm_bytes(shape: ActivationShape, world_size: int) -> float:
+    """Bytes the busiest pipeline rank sends per step, point to point.
+
+    A stage sends every micro-batch's output (B/m, T, d) to the next stage
+    and its input's gradient back to the previous one: ``m`` messages of
+    ``BTd/m`` values each way, ``BTd`` in all whatever ``m`` is. An inner
+    stage does both; with 2 stages each rank does one.
+    """
+    if world_size == 1:
+        return 0.0
+    directions = 2 if world_size > 2 else 1
+    return directions * shape.hidden_bytes
 
 
 def gib(nbytes: float) -> float:

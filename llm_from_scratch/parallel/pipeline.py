@@ -19,6 +19,11 @@ backwards as soon as possible and then alternates one forward, one backward:
 the same bubble, but at most ``p - s`` micro-batches in flight on stage
 ``s``. The gradients are those of the whole batch either way, since the
 micro-batch losses are added (each divided by ``m``).
+
+Tied embeddings put one matrix on two stages: the first uses it as the
+embedding, the last as the output layer. Each keeps a copy; after backward
+the two exchange their gradients and both add them (as Megatron's embedding
+group does), so the copies receive the same summed gradient and stay equal.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from llm_from_scratch.parallel.collectives import COMM_LOG
 
 SCHEDULES = ("gpipe", "1f1b")
 
@@ -41,12 +48,13 @@ class PipelineStage(nn.Module):
         n_layers = len(model.layers)
         if not 1 <= n_stages <= n_layers:
             raise ValueError(f"n_stages must be in [1, {n_layers}], got {n_stages}")
-        if n_stages > 1 and model.output.weight is model.tok_embeddings.weight:
-            raise ValueError(
-                "tied embeddings live on the first and the last stage; their "
-                "gradients would need an extra all-reduce (not implemented)"
-            )
+        if not 0 <= stage < n_stages:
+            raise ValueError(f"stage must be in [0, {n_stages}), got {stage}")
+        tied = model.output.weight is model.tok_embeddings.weight
+        self.n_stages = n_stages
         self.first, self.last = stage == 0, stage == n_stages - 1
+        # a tied matrix lives on the first and the last stage: sync_tied_grad
+        self.tied = tied and n_stages > 1 and (self.first or self.last)
         self.lo = stage * n_layers // n_stages
         hi = (stage + 1) * n_layers // n_stages
         self.tok_embeddings = model.tok_embeddings if self.first else None
@@ -64,10 +72,34 @@ class PipelineStage(nn.Module):
             h = block(h, cos, sin, None)
         return self.output(self.norm(h)) if self.last else h
 
+    def tied_weight(self) -> nn.Parameter | None:
+        """The embedding (first stage) or output (last stage) matrix when it is
+        tied across stages; None otherwise."""
+        if not self.tied:
+            return None
+        return self.tok_embeddings.weight if self.first else self.output.weight
+
+    def sync_tied_grad(self) -> None:
+        """First and last stage swap the gradients of their copies of a tied
+        matrix and add them: both then hold the gradient of the shared matrix.
+        Call on every stage after backward (stages without one do nothing)."""
+        weight = self.tied_weight()
+        if weight is None or not weight.requires_grad:
+            return
+        peer = self.n_stages - 1 if self.first else 0
+        mine = weight.grad if weight.grad is not None else torch.zeros_like(weight)
+        theirs = torch.empty_like(mine)
+        request = dist.isend(mine.contiguous(), peer)
+        dist.recv(theirs, peer)
+        request.wait()
+        COMM_LOG.add("tied_grad", mine.numel() * mine.element_size())
+        weight.grad = mine + theirs  # a + b == b + a: both copies stay bit-equal
+
     def model_names(self) -> dict[str, str]:
-        """This stage's parameter names -> the full model's names."""
+        """This stage's parameter names -> the full model's names (a matrix
+        tied within one stage appears under both its names)."""
         out = {}
-        for name, _ in self.named_parameters():
+        for name, _ in self.named_parameters(remove_duplicate=False):
             if name.startswith("blocks."):
                 _, i, rest = name.split(".", 2)
                 out[name] = f"layers.{self.lo + int(i)}.{rest}"
@@ -105,6 +137,10 @@ def pipeline_step(
     ``x``, only the last ``y``). Returns the batch loss (last stage, else
     nan), the timeline of operations ``(kind, micro, start_s, end_s)`` and
     the peak number of micro-batches whose activations were held at once.
+    Each message sent is added to ``COMM_LOG`` under ``"send"`` (bytes that
+    really went to the neighbour, not a formula). One call is one optimizer
+    step's gradient (the micro-batches are the accumulation): with tied
+    embeddings the stages' gradients must be zero before it.
     """
     rank, world = dist.get_rank(), dist.get_world_size()
     if x.shape[0] % n_micro:
@@ -135,7 +171,7 @@ def pipeline_step(
                 out = loss_fn(out, ys[i]) / n_micro
                 loss_total += float(out.detach())
             else:
-                sends.append(dist.isend(out.detach().contiguous(), rank + 1))
+                sends.append(_send(out.detach(), rank + 1))
             inputs[i], outputs[i] = inp, out
             peak = max(peak, len(outputs))
         else:
@@ -147,12 +183,20 @@ def pipeline_step(
             outputs.pop(i).backward(grad)
             inp = inputs.pop(i)
             if not stage.first:
-                sends.append(dist.isend(inp.grad.contiguous(), rank - 1))
+                sends.append(_send(inp.grad, rank - 1))
         events.append((kind, i, start, time.perf_counter() - t0))
     for work in sends:
         work.wait()
+    stage.sync_tied_grad()
     loss = loss_total if stage.last else float("nan")
     return {"loss": loss, "events": events, "peak_in_flight": peak}
+
+
+def _send(tensor: torch.Tensor, dst: int) -> dist.Work:
+    """Start sending ``tensor`` to rank ``dst``, counting its bytes."""
+    tensor = tensor.contiguous()
+    COMM_LOG.add("send", tensor.numel() * tensor.element_size())
+    return dist.isend(tensor, dst)
 
 
 def _width(stage: PipelineStage) -> int:

@@ -17,8 +17,10 @@ projection row-parallel. Attention splits by heads: q, k, v column-parallel
 (``n_heads/p`` query and ``n_kv_heads/p`` key/value heads per rank), the
 output projection row-parallel. Two all-reduces per block in forward, two in
 backward, where the autograd functions ``_CopyToTP`` and ``_ReduceFromTP``
-put them. The vocabulary is split too: an embedding lookup of the local rows
-plus an all-reduce, and a cross-entropy that never gathers the full logits.
+put them: q, k and v share one input, so its gradient is summed locally and
+all-reduced once (likewise the gate and up projections), not once each. The
+vocabulary is split too: an embedding lookup of the local rows plus an
+all-reduce, and a cross-entropy that never gathers the full logits.
 """
 
 from __future__ import annotations
@@ -75,17 +77,26 @@ def _shard(weight: torch.Tensor, index: Any) -> nn.Parameter:
 
 
 class ColumnParallelLinear(nn.Module):
-    """Keeps this rank's rows of ``weight`` (out/p, in): output is sharded."""
+    """Keeps this rank's rows of ``weight`` (out/p, in): output is sharded.
 
-    def __init__(self, weight: torch.Tensor, rows_per_unit: int = 1) -> None:
+    ``copy_input=False`` when the caller already applied ``_CopyToTP`` to an
+    input that several column-parallel layers share (see ``parallelize_block``).
+    """
+
+    def __init__(
+        self, weight: torch.Tensor, rows_per_unit: int = 1, copy_input: bool = True
+    ) -> None:
         super().__init__()
         units = weight.shape[0] // rows_per_unit  # e.g. heads, with head_dim rows
         part = _slice(units, "output units")
         rows = slice(part.start * rows_per_unit, part.stop * rows_per_unit)
         self.weight = _shard(weight, rows)
+        self.copy_input = copy_input
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _CopyToTP.apply(x) @ self.weight.mT
+        if self.copy_input:
+            x = _CopyToTP.apply(x)
+        return x @ self.weight.mT
 
 
 class RowParallelLinear(nn.Module):
@@ -166,6 +177,12 @@ def vocab_parallel_cross_entropy(
     return _VocabParallelCrossEntropy.apply(logits, targets)
 
 
+def _copy_first_input(module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: Megatron's ``f`` on a sub-layer's input, once for all
+    the column-parallel projections that read it."""
+    return (_CopyToTP.apply(args[0]), *args[1:])
+
+
 def parallelize_block(block: nn.Module) -> None:
     """Shard one transformer block's attention (by heads) and SwiGLU MLP."""
     attn, ffn = block.attention, block.feed_forward
@@ -174,15 +191,17 @@ def parallelize_block(block: nn.Module) -> None:
         raise ValueError(
             f"n_kv_heads ({attn.n_kv_heads}) must be divisible by the TP degree {world}"
         )
-    attn.wq = ColumnParallelLinear(attn.wq.weight, rows_per_unit=hd)
-    attn.wk = ColumnParallelLinear(attn.wk.weight, rows_per_unit=hd)
-    attn.wv = ColumnParallelLinear(attn.wv.weight, rows_per_unit=hd)
+    for name in ("wq", "wk", "wv"):
+        weight = getattr(attn, name).weight
+        setattr(attn, name, ColumnParallelLinear(weight, hd, copy_input=False))
     attn.wo = RowParallelLinear(attn.wo.weight, cols_per_unit=hd)
     attn.n_heads //= world
     attn.n_kv_heads //= world
-    ffn.w1 = ColumnParallelLinear(ffn.w1.weight)
-    ffn.w3 = ColumnParallelLinear(ffn.w3.weight)
+    ffn.w1 = ColumnParallelLinear(ffn.w1.weight, copy_input=False)
+    ffn.w3 = ColumnParallelLinear(ffn.w3.weight, copy_input=False)
     ffn.w2 = RowParallelLinear(ffn.w2.weight)
+    attn.register_forward_pre_hook(_copy_first_input)
+    ffn.register_forward_pre_hook(_copy_first_input)
 
 
 def parallelize_transformer(model: nn.Module) -> nn.Module:

@@ -35,6 +35,7 @@ from llm_from_scratch.parallel.tensor_parallel import (
 )
 from llm_from_scratch.parallel.zero import fully_shard_transformer
 from llm_from_scratch.train import AdamW, cross_entropy, lr_at
+from llm_from_scratch.train.hardware import check_dtype
 
 PARALLEL = ("none", "ddp", "fsdp", "tp", "ddp-scratch", "fsdp-scratch", "tp-scratch")
 
@@ -126,6 +127,7 @@ def parallel_train(run: ParallelRun, data: Any = None) -> list[dict[str, float]]
     batches, tensor-parallel ranks the same one.
     """
     rank, world, device = _join_group()
+    check_dtype(run.dtype, device, field="ParallelRun.dtype")
     torch.manual_seed(run.seed)
     model = Transformer(run.model).to(device)
     runner = wrap(model, run.parallel, device)

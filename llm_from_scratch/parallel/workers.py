@@ -231,6 +231,7 @@ def pipeline_run(
     stage = PipelineStage(exp.model(), rank, world)
     opt = exp.optimizer([p for p in stage.parameters() if p.requires_grad])
     losses, result = [], {}
+    COMM_LOG.reset()
     for step in range(exp.steps):
         x, y = exp.batch(step)
         result = pipeline_step(stage, x, y, n_micro, _loss, schedule)
@@ -238,10 +239,10 @@ def pipeline_run(
         opt.zero_grad()
         losses.append(result["loss"])
     names = stage.model_names()
-    state = {names[n]: p.detach().clone() for n, p in stage.named_parameters()
-             if n in names}
+    state = {names[n]: p.detach().clone()
+             for n, p in stage.named_parameters(remove_duplicate=False) if n in names}
     return {"losses": losses, "state": state, "events": result["events"],
-            "peak_in_flight": result["peak_in_flight"]}
+            "peak_in_flight": result["peak_in_flight"], "sent": dict(COMM_LOG.sent)}
 
 
 def suite_run(

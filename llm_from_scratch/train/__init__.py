@@ -29,15 +29,18 @@ from llm_from_scratch.train.optim import (
     param_groups,
 )
 from llm_from_scratch.train.pretrained import (
+    BOOK_ANCHOR,
     book_checkpoint,
     book_config,
     book_model,
+    is_book_default,
     load_model,
 )
 from llm_from_scratch.train.schedule import lr_at
 from llm_from_scratch.train.sources import TrainData, bytes_per_token, open_data
 
 __all__ = [
+    "BOOK_ANCHOR",
     "PEAK_FLOPS",
     "AdamW",
     "Budget",
@@ -58,6 +61,7 @@ __all__ = [
     "cross_entropy",
     "dist_info_from_env",
     "evaluate",
+    "is_book_default",
     "latest_checkpoint",
     "load_checkpoint",
     "load_config",

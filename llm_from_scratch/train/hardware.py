@@ -11,6 +11,7 @@ device gives ``None``, not a made-up MFU; ``measure_matmul_flops`` gives an
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 
@@ -40,6 +41,39 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return device.type
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` can run bf16 autocast.
+
+    A CUDA GPU needs hardware bf16 (Ampere or newer; torch also accepts
+    emulation on some older cards), which ``torch.cuda.is_bf16_supported``
+    reports. Elsewhere (CPU, MPS) torch warns and silently *disables*
+    autocast for a dtype it cannot do, so we try it and listen for that.
+    """
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                pass
+        except RuntimeError:
+            return False
+    return not any("autocast" in str(w.message).lower() for w in caught)
+
+
+def check_dtype(
+    dtype: str, device: torch.device, field: str = "TrainConfig.dtype"
+) -> None:
+    """Fail before training, naming the config ``field``, if ``dtype`` cannot
+    run on ``device`` (rather than crash or silently train in float32)."""
+    if dtype == "bfloat16" and not bf16_supported(device):
+        raise ValueError(
+            f"{field}='bfloat16' is not supported on {device_name(device)} "
+            f"({device}): bf16 autocast needs e.g. an Ampere or newer GPU or a CPU; "
+            "use 'float32'"
+        )
 
 
 def peak_flops(name: str, dtype: str = "bfloat16") -> float | None:

@@ -5,6 +5,8 @@ micro-batches forward and backward (gradients add up); clip the global
 gradient norm; take the AdamW step. Every ``eval_every`` steps it measures the
 validation loss (and perplexity, bits per byte); every ``checkpoint_every``
 steps it writes a checkpoint from which ``resume=True`` continues exactly.
+With ``out_dir`` set, each step's record is appended to ``metrics.jsonl`` as
+soon as it exists; ``metrics.csv`` is rewritten at each checkpoint.
 
 Exact resume needs every source of randomness to be restorable. The batches of
 step ``s`` are drawn with a generator seeded from ``(seed, rank, s, micro)``,
@@ -37,7 +39,7 @@ from llm_from_scratch.train.distributed import (
     mean_across,
     setup_distributed,
 )
-from llm_from_scratch.train.hardware import device_name, mfu, peak_flops
+from llm_from_scratch.train.hardware import check_dtype, device_name, mfu, peak_flops
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy
 from llm_from_scratch.train.optim import AdamW, param_groups
 from llm_from_scratch.train.schedule import lr_at
@@ -200,14 +202,30 @@ def _save(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimize
         metadata={"history": history, "vocab_size": vocab_size},
     )
     ckpt.prune_checkpoints(out, config.keep_checkpoints)
-    _write_metrics(out, history)
+    _write_csv(out, history)
     return path
 
 
-def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
-    """metrics.jsonl (one record per step) and metrics.csv, rewritten whole."""
-    lines = "".join(json.dumps(r) + "\n" for r in history)
-    (out / "metrics.jsonl").write_text(lines)
+def _start_metrics(out: Path, history: list[dict[str, Any]]) -> None:
+    """Rewrite metrics.jsonl to the records a run starts from.
+
+    A fresh run starts it empty; a resumed run keeps the checkpoint's records
+    only, dropping what the killed run streamed after its last checkpoint
+    (the resumed run produces those steps again).
+    """
+    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+
+
+def _append_metrics(out: Path, record: dict[str, Any]) -> None:
+    """Append one step's record as it is produced, so a live run can be watched
+    (``tail -f``) and a killed run leaves every step it finished."""
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _write_csv(out: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.csv, a spreadsheet summary rewritten whole at each checkpoint
+    (its columns are known only once an evaluation has happened)."""
     keys = list(dict.fromkeys(k for r in history for k in r if k != "sample"))
     rows = [",".join(keys)] + [
         ",".join("" if r.get(k) is None else str(r.get(k)) for k in keys)
@@ -254,6 +272,7 @@ def training_loop(
     """The body of ``train``: set-up, then one optimizer step per iteration."""
     info = dist_info_from_env()
     device = resolve_device(config, info)
+    check_dtype(config.dtype, device)  # before any work: a clear error at once
     setup_distributed(info, device)
     torch.manual_seed(config.seed)
     data = data or open_data(config)
@@ -277,6 +296,7 @@ def training_loop(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+        _start_metrics(out, history)
     bar = None
     if config.progress and info.is_main:
         from tqdm.auto import tqdm
@@ -339,6 +359,8 @@ def training_loop(
         if config.sample_every and ((step + 1) % config.sample_every == 0 or done):
             record["sample"] = sample_text(model, data, config, device)
         history.append(record)
+        if out is not None:
+            _append_metrics(out, record)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
