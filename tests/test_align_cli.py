@@ -12,7 +12,12 @@ import pytest
 from test_align_support import ByteChatTokenizer, single_thread, tiny_model
 
 from llm_from_scratch.align.chat import CHAT_SPECIALS
-from llm_from_scratch.align.cli import ChatSettings, chat_session, stream_text
+from llm_from_scratch.align.cli import (
+    ChatSettings,
+    batch_replies,
+    chat_session,
+    stream_text,
+)
 from llm_from_scratch.cli import build_parser, main
 from llm_from_scratch.tokenizer import Tokenizer, train_bpe
 from llm_from_scratch.train import TrainConfig, save_checkpoint
@@ -107,3 +112,39 @@ def test_chat_cli_rejects_a_mismatched_tokenizer(checkpoint, tmp_path) -> None:
     other = Tokenizer.from_vocab(vocab, list(CHAT_SPECIALS)).save(tmp_path / "o.tok")
     with pytest.raises(SystemExit, match="tokenizer has"):
         main(["chat", "--checkpoint", str(ckpt), "--tokenizer", str(other)])
+
+
+def test_batch_replies_are_independent_of_the_other_prompts() -> None:
+    tok = ByteChatTokenizer()
+    model = tiny_model()
+    settings = ChatSettings(max_new_tokens=6, temperature=1.0, seed=3)
+    replies = batch_replies(model, tok, ["hi", "", "  ", "again", "b" * 400],
+                            settings)
+    assert len(replies) == 3  # blank lines are not prompts
+    assert replies[2].startswith("(cannot answer:")
+    # each reply is what the prompt gets alone, and what a chat's first turn gets
+    assert batch_replies(model, tok, ["again"], settings) == [replies[1]]
+    out: list[str] = []
+    chat_session(model, tok, ["again"], out.append, settings)
+    said = "".join(out).split("bot> ", 1)[1].rsplit("\nyou> ", 1)[0]
+    assert said.replace("(empty reply)", "").strip() == replies[1]
+
+
+def test_chat_cli_answers_a_prompts_file(  # noqa: ANN001
+    checkpoint, tmp_path, capsys, monkeypatch
+) -> None:
+    ckpt, tok = checkpoint
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("hello\n\ngeneral kenobi\nthere\n", encoding="utf-8")
+    args = ["chat", "--checkpoint", str(ckpt), "--tokenizer", str(tok),
+            "--max-new-tokens", "4", "--prompts-file", str(prompts)]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and not any(line.startswith("you>") for line in lines)
+    assert main([*args, "--temperature", "0"]) == 0
+    greedy = capsys.readouterr().out
+    assert main([*args, "--temperature", "0", "--seed", "7"]) == 0
+    assert capsys.readouterr().out == greedy  # greedy ignores the seed
+    monkeypatch.setattr(sys, "stdin", io.StringIO(prompts.read_text()))
+    assert main([*args[:-1], "-", "--temperature", "0"]) == 0  # "-": stdin
+    assert capsys.readouterr().out == greedy

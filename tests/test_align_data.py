@@ -131,3 +131,29 @@ def test_larger_task() -> None:
         assert (p.chosen, p.rejected) == (str(max(a, b)), str(min(a, b)))
     with pytest.raises(ValueError, match="task must be one of"):
         task_problems("division")
+
+
+def test_parity_task() -> None:
+    from llm_from_scratch.align.data import (
+        task_conversation,
+        task_pairs,
+        task_problems,
+        task_prompt,
+        task_reward,
+    )
+
+    train, test = task_problems("parity")
+    numbers = sorted(10 * a + b for a, b in train + test)
+    assert numbers == list(range(10, 100))  # every two-digit number, once
+    assert not set(train) & set(test)
+    assert task_prompt("parity", 4, 7)[0].content == "Even or odd: 47"
+    assert task_conversation("parity", 4, 7)[-1].content == "odd"
+    assert task_conversation("parity", 3, 0)[-1].content == "even"
+    for reply in ("odd", " Odd.", "ODD\n"):
+        assert task_reward("parity", reply, 4, 7) == 1.0
+    for reply in ("even", "odd odd", "7", "", "odds"):
+        assert task_reward("parity", reply, 4, 7) == 0.0
+    for (a, b), p in zip(train, task_pairs("parity", train)):
+        assert task_reward("parity", p.chosen, a, b) == 1.0
+        assert task_reward("parity", p.rejected, a, b) == 0.0
+        assert {p.chosen, p.rejected} == {"even", "odd"}

@@ -9,10 +9,11 @@ from test_align_support import ByteChatTokenizer, single_thread, tiny_model
 from llm_from_scratch.align.chat import Message, encode_prompt
 from llm_from_scratch.align.data import PreferencePair
 from llm_from_scratch.align.evaluate import (
-    task_accuracy,
     generate_replies,
     preference_accuracy,
     reply_text,
+    stop_rate,
+    task_accuracy,
     toxic_rate,
     win_rate,
 )
@@ -64,3 +65,48 @@ def test_preference_and_addition_metrics_are_fractions() -> None:
     assert preference_accuracy(model, TOK, pairs, 0) in (0.0, 1.0)
     acc = task_accuracy(model, TOK, "addition", [(1, 2), (3, 4)])
     assert acc in (0.0, 0.5, 1.0)
+
+
+class Oracle(torch.nn.Module):
+    """A stand-in policy for the parity task: sampled, it answers right with
+    probability ``p``; greedy, it always gives its more likely answer."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def generate(  # noqa: ANN201
+        self, idx, max_new_tokens, temperature=1.0, top_k=None,  # noqa: ANN001
+        top_p=None, stop_tokens=None, generator=None,  # noqa: ANN001
+    ):
+        rows = []
+        for row in idx.tolist():
+            text = TOK.decode(row)
+            odd = int(text.split("Even or odd: ")[1][1]) % 2 == 1
+            right, wrong = ("odd", "even") if odd else ("even", "odd")
+            if temperature == 0:
+                word = right if self.p >= 0.5 else wrong
+            else:
+                hit = torch.rand(1, generator=generator).item() < self.p
+                word = right if hit else wrong
+            rows.append(row + [*word.encode(), END])
+        width = max(map(len, rows))
+        return torch.tensor([r + [END] * (width - len(r)) for r in rows])
+
+
+def test_sampled_task_accuracy_estimates_pass_at_1() -> None:
+    problems = [(a, b) for a in range(1, 10) for b in range(10)]
+    greedy = task_accuracy(Oracle(0.7), TOK, "parity", problems)
+    sampled = task_accuracy(Oracle(0.7), TOK, "parity", problems, samples=20, seed=1)
+    assert greedy == 1.0
+    assert abs(sampled - 0.7) < 0.05  # 1,800 samples: 4 standard errors
+    again = task_accuracy(Oracle(0.7), TOK, "parity", problems, samples=20, seed=1)
+    assert again == sampled
+    with pytest.raises(ValueError, match="samples"):
+        task_accuracy(Oracle(0.7), TOK, "parity", problems, samples=-1)
+
+
+def test_stop_rate() -> None:
+    assert stop_rate(TOK, [[*b"hi", END], list(b"never stops"), [END], []]) == 0.5
+    with pytest.raises(ValueError, match="at least one"):
+        stop_rate(TOK, [])

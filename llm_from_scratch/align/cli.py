@@ -4,6 +4,10 @@ Lines typed (or piped) on stdin are user turns; ``/reset`` starts a new
 conversation and ``/quit`` (or end of input) leaves. The reply is streamed as it
 is sampled. When the conversation outgrows the model's context, its oldest
 exchanges are dropped (and a note says so).
+
+``--prompts-file F`` is the batch mode: every non-blank line of ``F`` is a
+separate one-turn conversation, and the replies are printed one per line, in
+order, with nothing else, so that a script can pair them with the prompts.
 """
 
 from __future__ import annotations
@@ -110,6 +114,47 @@ def chat_session(
     return replies
 
 
+def _reply(
+    model: nn.Module, tok: ChatTokenizer, prompt: list[int], settings: ChatSettings,
+    generator: torch.Generator,
+) -> str:
+    stop = tok.special_tokens[END]
+    tokens = model.stream(
+        torch.tensor([prompt]), settings.max_new_tokens, settings.temperature,
+        settings.top_k, settings.top_p, [stop], generator,
+    )
+    return "".join(stream_text(tok, tokens, stop)).strip()
+
+
+def batch_replies(
+    model: nn.Module, tok: ChatTokenizer, prompts: Iterable[str],
+    settings: ChatSettings,
+) -> list[str]:
+    """One reply per non-blank prompt, each a fresh one-turn conversation.
+
+    Every reply is sampled with its own generator seeded ``settings.seed``, so a
+    prompt gets the same reply whatever else is in the file, and the same as the
+    first reply of an interactive chat with that seed. A prompt too long for the
+    context gets ``(cannot answer: ...)`` in its place, so the lines stay aligned.
+    """
+    budget = model.config.max_positions - settings.max_new_tokens
+    system = [Message("system", settings.system)] if settings.system else []
+    replies = []
+    for line in prompts:
+        if not line.strip():
+            continue
+        messages = [*system, Message("user", line.strip())]
+        try:
+            ids = encode_chat(tok, messages, max_tokens=budget,
+                              add_generation_prompt=True).ids
+        except ValueError as e:
+            replies.append(f"(cannot answer: {e})")
+            continue
+        generator = torch.Generator().manual_seed(settings.seed)
+        replies.append(_reply(model, tok, ids, settings, generator))
+    return replies
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from llm_from_scratch.tokenizer import Tokenizer, book_tokenizer
     from llm_from_scratch.train import load_model
@@ -126,6 +171,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
         args.seed,
     )
 
+    if args.prompts_file:
+        if args.prompts_file == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(args.prompts_file).read_text(encoding="utf-8").splitlines()
+        for reply in batch_replies(model, tok, lines, settings):
+            # one line per reply: a line break inside a reply is written as \n
+            print(reply.replace("\\", "\\\\").replace("\n", "\\n"))
+        return 0
+
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -137,7 +192,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "chat", help="chat with a model in the terminal (streaming)",
-        description="Interactive chat; /reset starts over, /quit or EOF leaves.",
+        description="Interactive chat; /reset starts over, /quit or EOF leaves. "
+                    "With --prompts-file, answers each line of the file instead.",
     )
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint directory (an aligned stage under the cache's "
@@ -149,4 +205,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=50)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prompts-file", metavar="FILE",
+                   help="batch mode: answer each non-blank line of FILE ('-': "
+                        "stdin) as a new conversation and print one reply per line")
     p.set_defaults(func=cmd_chat)

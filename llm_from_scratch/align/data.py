@@ -2,9 +2,9 @@
 
 * **Instructions** come from ``chatterbot-corpus`` (BSD): short English
   question/answer conversations in 19 topics.
-* **Verifiable tasks** (the larger of two digits; single-digit addition), whose
-  answers are checked exactly: reinforcement learning needs a reward nobody can
-  argue with.
+* **Verifiable tasks** (is a two-digit number even or odd; the larger of two
+  digits; single-digit addition), whose answers are checked exactly:
+  reinforcement learning needs a reward nobody can argue with.
 * **Preference pairs are synthetic.** No offline package ships human preference
   data, so each pair is built: *chosen* is the corpus's reference reply,
   *rejected* is a reply to a different question (unhelpful), the reference cut
@@ -108,15 +108,19 @@ def split_by_hash(
 
 # --- verifiable tasks ------------------------------------------------------------
 
-# name -> (question template, exact answer). "larger" asks for the larger of two
-# different digits; "addition" for a single-digit sum.
-TASKS: dict[str, tuple[str, Callable[[int, int], int]]] = {
+# name -> (question template, exact answer). "parity" asks whether the two-digit
+# number ``ab`` is even or odd (the answer hangs on one digit: a rule the book's
+# small model learns in CPU minutes and applies to numbers it never saw);
+# "larger" asks for the larger of two different digits; "addition" for a
+# single-digit sum.
+TASKS: dict[str, tuple[str, Callable[[int, int], int | str]]] = {
     "addition": ("What is {a} + {b}?", lambda a, b: a + b),
     "larger": ("Which is larger, {a} or {b}?", max),
+    "parity": ("Even or odd: {a}{b}", lambda a, b: "odd" if b % 2 else "even"),
 }
 
 
-def _task(task: str) -> tuple[str, Callable[[int, int], int]]:
+def _task(task: str) -> tuple[str, Callable[[int, int], int | str]]:
     if task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {task!r}")
     return TASKS[task]
@@ -135,13 +139,14 @@ def task_conversation(task: str, a: int, b: int) -> list[Message]:
 def task_problems(
     task: str, max_operand: int = 9, test_fraction: float = 0.3, seed: int = 0
 ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """All operand pairs in ``0..max_operand`` (distinct ones for "larger"),
-    shuffled and split into train and test."""
+    """All operand pairs in ``0..max_operand`` (distinct ones for "larger"; for
+    "parity" the tens digit ``a`` starts at 1), shuffled and split into train and
+    test."""
     _task(task)
     if max_operand < 1:
         raise ValueError(f"max_operand must be >= 1, got {max_operand}")
     pairs = [(a, b) for a in range(max_operand + 1) for b in range(max_operand + 1)
-             if task != "larger" or a != b]
+             if (task != "larger" or a != b) and (task != "parity" or a > 0)]
     random.Random(seed).shuffle(pairs)
     n_test = round(len(pairs) * test_fraction)
     return pairs[n_test:], pairs[:n_test]
@@ -151,9 +156,13 @@ _ANSWER = re.compile(r"\s*(-?\d+)\s*\.?\s*")
 
 
 def task_reward(task: str, reply: str, a: int, b: int) -> float:
-    """1.0 when the reply is exactly the answer (surrounding space allowed)."""
+    """1.0 when the reply is exactly the answer (surrounding space and a final
+    full stop allowed; a word answer in any case)."""
+    answer = _task(task)[1](a, b)
+    if isinstance(answer, str):
+        return float(reply.strip().removesuffix(".").strip().lower() == answer)
     match = _ANSWER.fullmatch(reply)
-    return float(match is not None and int(match.group(1)) == _task(task)[1](a, b))
+    return float(match is not None and int(match.group(1)) == answer)
 
 
 def addition_prompt(a: int, b: int) -> list[Message]:
@@ -241,7 +250,7 @@ def task_pairs(
     task: str, problems: Sequence[tuple[int, int]], seed: int = 0
 ) -> list[PreferencePair]:
     """Pairs for a verifiable task: the right answer over a near miss (a sum off
-    by 1-3; for "larger", the smaller number)."""
+    by 1-3; for "larger", the smaller number; for "parity", the other word)."""
     rng = random.Random(seed)
     answer = _task(task)[1]
     pairs = []
@@ -249,10 +258,12 @@ def task_pairs(
         right = answer(a, b)
         if task == "larger":
             wrong = min(a, b)
+        elif task == "parity":
+            wrong = "even" if right == "odd" else "odd"
         else:
-            wrong = right + rng.choice([-3, -2, -1, 1, 2, 3])
+            wrong = int(right) + rng.choice([-3, -2, -1, 1, 2, 3])
             if wrong < 0:
-                wrong = right + rng.randint(1, 3)
+                wrong = int(right) + rng.randint(1, 3)
         pairs.append(
             PreferencePair(
                 task_prompt(task, a, b), str(right), str(wrong), "wrong answer"

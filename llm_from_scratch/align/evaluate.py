@@ -7,8 +7,9 @@ the pads.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 import torch
@@ -65,14 +66,34 @@ def generate_replies(
 
 def task_accuracy(
     model: nn.Module, tok: ChatTokenizer, task: str,
-    problems: Sequence[tuple[int, int]],
+    problems: Sequence[tuple[int, int]], *, samples: int = 0, seed: int = 0,
 ) -> float:
-    """Fraction of a verifiable task's problems whose greedy reply is exact."""
+    """Fraction of a verifiable task's replies that are exact.
+
+    ``samples=0``: one greedy reply per problem (what the model "knows").
+    ``samples=n``: ``n`` replies per problem sampled at temperature 1, the
+    expected accuracy of a sampled reply (pass@1), which is what RL maximises
+    and which moves smoothly where greedy accuracy jumps.
+    """
+    if samples < 0:
+        raise ValueError(f"samples must be >= 0, got {samples}")
+    repeats = max(samples, 1)
+    problems = [p for p in problems for _ in range(repeats)]
     prompts = [task_prompt(task, a, b) for a, b in problems]
-    replies = generate_replies(model, tok, prompts, max_new_tokens=4)
+    replies = generate_replies(model, tok, prompts, max_new_tokens=4,
+                               temperature=1.0 if samples else 0.0, seed=seed)
     rewards = [task_reward(task, reply_text(tok, r), a, b)
                for r, (a, b) in zip(replies, problems)]
     return sum(rewards) / len(rewards)
+
+
+def stop_rate(tok: ChatTokenizer, replies: Sequence[Sequence[int]]) -> float:
+    """Fraction of replies that end with ``<|end|>`` (within the token budget):
+    the chat format's "answer, then stop", which a base model never does."""
+    if not replies:
+        raise ValueError("stop_rate needs at least one reply")
+    end = tok.special_tokens[END]
+    return sum(bool(r) and r[-1] == end for r in replies) / len(replies)
 
 
 @torch.no_grad()
@@ -119,3 +140,28 @@ def toxic_rate(judge: TextJudge, texts: Sequence[str], threshold: float = 0.5) -
     said = [t for t in texts if t.strip()]  # an empty reply insults nobody
     probs = judge.predict_proba(said) if said else []
     return sum(p >= threshold for p in probs) / len(texts)
+
+
+_WORD = re.compile(r"[a-z']+")
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased words of a text (letters and apostrophes)."""
+    return _WORD.findall(text.lower())
+
+
+def vocabulary(texts: Iterable[str]) -> set[str]:
+    """Every word that occurs in ``texts``: a dictionary for ``known_word_rate``."""
+    return {w for t in texts for w in words(t)}
+
+
+def known_word_rate(texts: Sequence[str], known: Collection[str]) -> float:
+    """Share of the words in ``texts`` found in ``known``.
+
+    A crude fluency check that no reward model was trained on: a policy that
+    games its reward model with made-up strings scores low here.
+    """
+    found = [w for t in texts for w in words(t)]
+    if not found:
+        return 0.0
+    return sum(w in known for w in found) / len(found)

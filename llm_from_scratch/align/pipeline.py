@@ -1,7 +1,7 @@
 """The book's alignment recipe, each stage cached so later runs and the chat CLI
 reuse it.
 
-base --SFT--> sft --DPO--> dpo --GRPO on addition--> rl, and a reward model
+base --SFT--> sft --DPO--> dpo --GRPO on the task--> rl, and a reward model
 trained from the SFT model. A stage's cache key hashes its config and the
 weights it starts from, so a changed upstream stage retrains everything after it.
 """
@@ -29,6 +29,7 @@ from llm_from_scratch.align.chat import (
     encode_prompt,
 )
 from llm_from_scratch.align.data import (
+    TASKS,
     PreferencePair,
     chatterbot_conversations,
     contaminate,
@@ -44,8 +45,10 @@ from llm_from_scratch.align.dpo import DPOConfig, dpo_train, frozen_copy
 from llm_from_scratch.align.evaluate import (
     TextJudge,
     generate_replies,
+    known_word_rate,
     preference_accuracy,
     reply_text,
+    stop_rate,
     task_accuracy,
     toxic_rate,
     win_rate,
@@ -70,7 +73,7 @@ from llm_from_scratch.utils import cache_dir, full_size
 class RecipeConfig:
     """Data settings and the config of every stage."""
 
-    task: str = "larger"
+    task: str = "parity"
     max_tokens: int = 96
     val_fraction: float = 0.1
     rude_fraction: float = 0.1
@@ -81,6 +84,21 @@ class RecipeConfig:
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     rlhf: GRPOConfig = field(default_factory=GRPOConfig)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(
+                f"RecipeConfig.task must be one of {sorted(TASKS)}, got {self.task!r}"
+            )
+        if self.max_tokens < 8:
+            raise ValueError(f"RecipeConfig.max_tokens must be >= 8, got "
+                             f"{self.max_tokens}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError("RecipeConfig.val_fraction must be in (0, 1)")
+        if not 0 <= self.rude_fraction < 1:
+            raise ValueError("RecipeConfig.rude_fraction must be in [0, 1)")
+        if self.task_copies < 0:
+            raise ValueError("RecipeConfig.task_copies must be >= 0")
 
 
 @dataclass
@@ -125,13 +143,34 @@ def _fitting(
     return kept, len(pairs) - len(kept)
 
 
+def held_out_pairs(
+    conversations: list[list[Message]], seed: int
+) -> list[PreferencePair]:
+    """Three pairs per conversation, from three rotations of the kinds, so each
+    is paired once with every kind that applies (a reply too short to truncate
+    gets another rude or mismatched pair instead); a pair made twice is kept
+    once."""
+    kinds = ("mismatched", "truncated", "rude")
+    pairs, seen = [], set()
+    for shift in range(len(kinds)):
+        rotated = kinds[shift:] + kinds[:shift]
+        for pair in preference_pairs(conversations, seed=seed + shift, kinds=rotated):
+            key = (pair.prompt[0].content, pair.chosen, pair.rejected)
+            if key not in seen:
+                seen.add(key)
+                pairs.append(pair)
+    return pairs
+
+
 def alignment_data(tok: ChatTokenizer, config: RecipeConfig) -> AlignData:
     """Chatterbot conversations split by question; 10% of SFT replies made rude
     (the contamination preference training must remove); synthetic pairs; the
     verifiable task, whose train half is also shown to SFT ``task_copies``
     times so the model learns the answer format, and gives one "right answer
-    over a near miss" preference pair per training problem. Pairs longer than
-    ``max_tokens`` are left out and counted in ``pairs_too_long``."""
+    over a near miss" preference pair per training problem. Each held-out
+    question gets one pair of every kind that applies to it (three times as many
+    held-out pairs, so accuracies measured on them are tighter). Pairs longer
+    than ``max_tokens`` are left out and counted in ``pairs_too_long``."""
     convs, _ = chatterbot_conversations()
     train, val = split_by_hash(convs, config.val_fraction)
     task_train, task_test = task_problems(config.task, seed=config.seed)
@@ -143,9 +182,8 @@ def alignment_data(tok: ChatTokenizer, config: RecipeConfig) -> AlignData:
         tok, preference_pairs(train, seed=config.seed), config.max_tokens
     )
     pairs_train += task_pairs(config.task, task_train, seed=config.seed)
-    pairs_val, n_val = _fitting(
-        tok, preference_pairs(val, seed=config.seed + 1), config.max_tokens
-    )
+    pairs_val, n_val = _fitting(tok, held_out_pairs(val, config.seed + 1),
+                                config.max_tokens)
     return AlignData(
         sft_conversations=sft,
         pairs_train=pairs_train,
@@ -342,14 +380,22 @@ def load_aligned(path: str | Path) -> nn.Module:
 
 
 def book_recipe() -> RecipeConfig:
-    """The chapter's default (CPU minutes), or a longer run under LLMFS_FULL=1."""
+    """The chapter's default (CPU minutes), or a longer run under LLMFS_FULL=1.
+
+    Chosen so that each stage's intended change is large against the sampling
+    noise of the chapter's evaluation: parity, because the small model does not
+    learn "which is larger" in CPU minutes (RL then has nothing to reinforce);
+    GRPO's KL coefficient 0.1, which keeps the chat replies near DPO's while the
+    task is learned; and 15 RLHF iterations, enough for reward hacking to show.
+    """
     small = RecipeConfig(
+        task="parity",
         task_copies=4,
         sft=SFTConfig(steps=150, batch_size=16, lr=1e-3, warmup_steps=5),
         reward=RewardConfig(steps=40, batch_size=16, lr=5e-4, max_tokens=96),
-        dpo=DPOConfig(steps=50, beta=0.1, batch_size=16, lr=2e-4, max_tokens=96),
+        dpo=DPOConfig(steps=50, beta=0.1, batch_size=16, lr=5e-4, max_tokens=96),
         grpo=GRPOConfig(iterations=30, prompts_per_iteration=8, group_size=16,
-                        max_new_tokens=3, lr=3e-4, kl_coef=0.02, epochs=2),
+                        max_new_tokens=3, lr=5e-4, kl_coef=0.1, epochs=2),
         rlhf=GRPOConfig(iterations=15, prompts_per_iteration=4, group_size=8,
                         max_new_tokens=16, lr=3e-4, epochs=2),
     )
@@ -359,7 +405,7 @@ def book_recipe() -> RecipeConfig:
         small,
         sft=replace(small.sft, steps=1000),
         reward=replace(small.reward, steps=300),
-        dpo=replace(small.dpo, steps=300),
+        dpo=replace(small.dpo, steps=300, lr=2e-4),
         grpo=replace(small.grpo, iterations=200),
     )
 
@@ -367,23 +413,60 @@ def book_recipe() -> RecipeConfig:
 def evaluation_row(
     model: nn.Module, tok: ChatTokenizer, data: AlignData, rm: RewardModel,
     judge: TextJudge, pad_id: int, max_tokens: int, seed: int = 0,
+    samples: int = 4, task_samples: int = 16,
 ) -> dict[str, float]:
-    """The chapter's four metrics for one model.
+    """The chapter's metrics for one model, each on held-out data.
 
     Replies to the held-out chat prompts are *sampled* (temperature 1, top-k 50,
-    fixed seed), as a deployed chat model would be, so rare behaviours such as
-    rudeness show up at their real rate.
+    fixed seed), ``samples`` per prompt, as a deployed chat model's would be, so
+    rare behaviours such as rudeness show up at their real rate, in enough
+    replies to compare two models. The task is scored greedily and sampled.
     """
-    prompts = [c[:1] for c in data.chat_val]
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    prompts = [c[:1] for c in data.chat_val for _ in range(samples)]
     replies = generate_replies(model, tok, prompts, max_new_tokens=24,
                                temperature=1.0, top_k=50, seed=seed)
     texts = [reply_text(tok, r) for r in replies]
-    references = [c[1].content for c in data.chat_val]
+    references = [c[1].content for c in data.chat_val for _ in range(samples)]
     return {
-        "task accuracy": task_accuracy(model, tok, data.task, data.task_test),
+        "replies that stop": stop_rate(tok, replies),
+        "task accuracy (greedy)": task_accuracy(model, tok, data.task, data.task_test),
+        "task accuracy (sampled)": task_accuracy(
+            model, tok, data.task, data.task_test, samples=task_samples, seed=seed
+        ),
         "preference accuracy": preference_accuracy(
             model, tok, data.pairs_val, pad_id, max_tokens
         ),
         "reward win rate": win_rate(rm, tok, prompts, replies, references, pad_id),
         "toxic replies": toxic_rate(judge, texts),
+    }
+
+
+def hacking_row(
+    model: nn.Module, tok: ChatTokenizer, data: AlignData, rm: RewardModel,
+    known: set[str], pad_id: int, samples: int = 4, seed: int = 0,
+) -> dict[str, float]:
+    """What the reward model sees next to what it does not, for one policy.
+
+    On sampled replies to the held-out chat prompts: the reward model's mean
+    score and its win rate against the reference replies (what RLHF optimises),
+    and two things it was never trained on: the share of real words (from
+    ``known``) and how many replies end with ``<|end|>``.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    end = tok.special_tokens[END]
+    prompts = [c[:1] for c in data.chat_val for _ in range(samples)]
+    replies = generate_replies(model, tok, prompts, max_new_tokens=24,
+                               temperature=1.0, top_k=50, seed=seed)
+    references = [c[1].content for c in data.chat_val for _ in range(samples)]
+    seqs = [encode_prompt(tok, p) + (r if r and r[-1] == end else [*r, end])
+            for p, r in zip(prompts, replies)]
+    return {
+        "reward-model score": float(score(rm, seqs, pad_id).mean()),
+        "win rate vs reference": win_rate(rm, tok, prompts, replies, references,
+                                          pad_id),
+        "real words": known_word_rate([reply_text(tok, r) for r in replies], known),
+        "replies that stop": stop_rate(tok, replies),
     }
