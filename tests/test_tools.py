@@ -42,3 +42,15 @@ def test_make_runs_every_notebook_in_toc_order():
     notebooks = toc_notebooks()
     assert notebooks and all(n.startswith("chapters/") for n in notebooks)
     assert notebooks == sorted(notebooks)
+
+
+def test_text_running_off_the_page_fails_but_a_hairline_passes(tmp_path):
+    log = (
+        "Overfull \\hbox (3.1pt too wide) in paragraph at lines 10--12\n"
+        "Overfull \\hbox (84.2pt too wide) in paragraph at lines 407--407\n"
+        "Overfull \\hbox (25.0pt too wide) in alignment at lines 90--97\n"
+    )
+    problems = check_pdf.check(make_latex_dir(tmp_path, log))
+    assert len(problems) == 2
+    assert "84.2pt" in problems[0] and "lines 407--407" in problems[0]
+    assert "book.tex" in problems[0]

@@ -1,6 +1,11 @@
-"""Fail the PDF build on problems xelatex only logs: missing glyphs, broken references.
+"""Fail the PDF build on problems xelatex only logs: missing glyphs, broken references,
+and text or code that runs off the page.
 
 Usage: python tools/check_pdf.py _build/latex
+
+An "Overfull \\hbox" is a line LaTeX could not fit into the text width. A few points
+are invisible (they end in the margin); ``OVERFULL_LIMIT_PT`` and more is a line
+that visibly runs off the page, usually code or a table.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ FATAL = {
     "undefined reference": re.compile(r"LaTeX Warning: Reference `(.+?)' .*undefined"),
     "undefined citation": re.compile(r"LaTeX Warning: Citation `(.+?)' .*undefined"),
 }
+OVERFULL = re.compile(
+    r"Overfull \\hbox \((\d+(?:\.\d+)?)pt too wide\) (.*?lines? [\d-]+)"
+)
+OVERFULL_LIMIT_PT = 20.0
 
 
 def check(latex_dir: Path) -> list[str]:
@@ -28,6 +37,12 @@ def check(latex_dir: Path) -> list[str]:
             for hit in hits[:20]:
                 detail = " in font ".join(hit) if isinstance(hit, tuple) else hit
                 problems.append(f"{log.name}: {kind}: {detail}")
+        for width, where in OVERFULL.findall(text):
+            if float(width) >= OVERFULL_LIMIT_PT:
+                problems.append(
+                    f"{log.name}: runs off the page by {width}pt: {where} "
+                    f"(of {log.with_suffix('.tex').name})"
+                )
     return problems
 
 
