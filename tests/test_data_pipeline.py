@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections import Counter
 
 import numpy as np
@@ -222,3 +223,33 @@ def test_book_shards_default_corpus():
     assert again.train == shards.train
     report = json.loads(shards.report.read_text())
     assert report["docs_out"] < report["docs_in"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_first_pass_reads_input_lazily(workers):
+    """Documents are pulled as the pass needs them, never the whole input up front."""
+    from llm_from_scratch.data.pipeline import _first_pass_all
+
+    pulled = 0
+
+    def stream():
+        nonlocal pulled
+        for i in range(5000):
+            pulled += 1
+            yield Document(f"d{i}", "The river ran past the old mill. " * 20, "t")
+
+    config = CurationConfig(progress=False, workers=workers, toxicity_max_fraction=None)
+    outcomes = _first_pass_all(stream(), config)
+    next(outcomes)
+    time.sleep(0.5)  # time for a read-ahead thread, if there were one, to run away
+    assert pulled <= 256 * workers
+    assert 1 + sum(1 for _ in outcomes) == 5000 == pulled
+
+
+def test_missing_input_fails_before_any_work(tmp_path):
+    config = CurationConfig(out_dir=str(tmp_path / "out"), progress=False, workers=1,
+                            shakespeare=False, crawl=None, noise=None,
+                            inputs=[str(tmp_path / "nope")])
+    with pytest.raises(FileNotFoundError, match="nope"):
+        curate(config)
+    assert not (tmp_path / "out" / "ledger.jsonl").exists()

@@ -17,6 +17,7 @@ reason that rejected it, in ``ledger.jsonl``; ``report.json`` has the funnel.
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing as mp
 import sys
@@ -265,8 +266,13 @@ def _first_pass_all(
             yield first_pass(doc, config)
         return
     ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    # Pool.imap reads its whole input ahead of the workers; feeding it one window of
+    # documents at a time keeps memory bounded on inputs larger than RAM.
+    window = 256 * config.workers
+    docs = iter(docs)
     with ctx.Pool(config.workers, _init_worker, (config,)) as pool:
-        yield from pool.imap(_work, docs, chunksize=4)
+        while batch := list(itertools.islice(docs, window)):
+            yield from pool.imap(_work, batch, chunksize=4)
 
 
 # --- the report -----------------------------------------------------------------
@@ -404,8 +410,15 @@ def curate(
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if documents is None:
+        # Chained lazily: files and streamed datasets are read as the first pass needs
+        # them, so memory stays bounded by the pass's own state, not the input size.
+        for item in config.inputs:  # fail before any work, not midway through
+            if not Path(item).exists():
+                raise FileNotFoundError(f"input {item} does not exist")
         hf_docs = config.hf.documents() if config.hf else ()
-        documents = [*default_documents(config), *input_documents(config), *hf_docs]
+        documents = itertools.chain(
+            default_documents(config), input_documents(config), hf_docs
+        )
     funnel = _Funnel(config.examples_per_reason)
     spill_path, ledger_path = out / "pass1.jsonl", out / "ledger.jsonl"
     seen_ids: set[str] = set()
