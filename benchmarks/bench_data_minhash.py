@@ -77,9 +77,9 @@ def check_estimates(true: np.ndarray, ours: np.ndarray, theirs: np.ndarray) -> N
 
     Tolerance, per pair: 4 standard deviations of a k-permutation estimate,
     4 * sqrt(J(1-J)/k), plus 0.02 of slack near J = 0 or 1, where that
-    normal approximation of the binomial fails; and ours may not be worse on average than datasketch's by
-    more than MAX_ERROR_RATIO (both are unbiased with the same variance, so
-    the ratio of mean errors should be near 1).
+    normal approximation of the binomial fails; and ours may not be worse on
+    average than datasketch's by more than MAX_ERROR_RATIO (both are unbiased
+    with the same variance, so the ratio of mean errors should be near 1).
     """
     tol = 4 * np.sqrt(true * (1 - true) / NUM_PERM) + 0.02
     err_ours, err_theirs = np.abs(ours - true), np.abs(theirs - true)
