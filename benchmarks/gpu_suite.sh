@@ -37,7 +37,7 @@ cat "$out/env.log"
 step bench_gpu 300 $py benchmarks/bench_gpu.py --json "$out/bench_gpu.json"
 
 torchrun=($py -m torch.distributed.run --standalone --nproc_per_node=1)
-for scheme in ddp fsdp tp ddp-scratch fsdp-scratch tp-scratch; do
+for scheme in ddp fsdp tp pp ddp-scratch fsdp-scratch tp-scratch; do
     step "nccl_$scheme" 120 "${torchrun[@]}" -m llm_from_scratch parallel-train \
         --parallel "$scheme" --steps 4
 done

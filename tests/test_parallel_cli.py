@@ -45,6 +45,29 @@ def test_torchrun_ddp_and_fsdp_train_the_same():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_torchrun_pipeline_trains_like_tensor_parallel():
+    """Two pipeline stages (torch.distributed.pipelining over our stage modules)
+    and two tensor-parallel ranks both train the whole model on the same
+    batches: the same losses."""
+    pp = _torchrun("pp", *SMALL, "--micro-batches", "2", "--schedule", "gpipe")
+    tp = _torchrun("tp")
+    assert len(pp) == 3
+    assert pp == pytest.approx(tp, abs=1e-4)
+
+
+def test_pipeline_run_rejects_a_batch_the_micro_batches_do_not_divide():
+    from llm_from_scratch.model import ModelConfig
+    from llm_from_scratch.parallel import ParallelRun
+
+    TINY = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4)
+    with pytest.raises(ValueError, match="multiple of micro_batches 3"):
+        ParallelRun(model=TINY, parallel="pp", batch_size=8, micro_batches=3)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        ParallelRun(model=TINY, parallel="pp", schedule="zb")
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_book_training_loop_takes_our_data_parallel_as_wrap_model():
     """``train(config, wrap_model=...)`` on the book's shards: our DataParallel

@@ -30,6 +30,7 @@ from llm_from_scratch.parallel.workers import (
     reference_run,
     sleep_on_rank,
     suite_run,
+    torch_pipeline_runs,
 )
 
 FROZEN = ("layers.0.attention_norm.weight", "layers.1.feed_forward.w2.weight")
@@ -147,6 +148,24 @@ def test_pipeline_schedules_match_single_process(which):
         for name in exp.frozen:
             init = dict(exp.model().named_parameters())[name]
             assert torch.equal(state[name], init.detach())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("which", range(len(EXPERIMENTS)))
+def test_torch_pipelining_drives_our_stages_like_one_process(which):
+    """torch.distributed.pipelining's GPipe and 1F1B schedules over our stage
+    modules train like one process, tied and frozen parameters included."""
+    exp = replace(EXPERIMENTS[which], n_layers=4)
+    ref = reference_run(exp)
+    runs = run_parallel(torch_pipeline_runs, 2, exp, ("gpipe", "1f1b"), 4, timeout=240)
+    for schedule in ("gpipe", "1f1b"):
+        outs = [run[schedule] for run in runs]
+        state = {k: v for out in outs for k, v in out["state"].items()}
+        _close({"losses": outs[-1]["losses"], "state": state}, ref, 1e-5, 1e-4)
+        if exp.tie_embeddings:
+            assert torch.equal(outs[0]["state"]["tok_embeddings.weight"],
+                               outs[1]["state"]["output.weight"])
 
 
 @pytest.mark.slow

@@ -1,6 +1,8 @@
 """``llm-from-scratch parallel-train``: one training run under any scheme.
 
     torchrun --nproc_per_node=2 -m llm_from_scratch parallel-train --parallel fsdp
+    torchrun --nproc_per_node=2 -m llm_from_scratch parallel-train --parallel pp \
+        --n-layers 4 --schedule 1f1b --micro-batches 4
 
 Without torchrun it runs as a single process (world size 1). On CUDA the
 nccl backend is chosen, on CPU gloo.
@@ -62,7 +64,7 @@ def cmd_parallel_train(args: argparse.Namespace) -> int:
     run = ParallelRun(
         model=model, parallel=args.parallel, steps=args.steps,
         batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
-        dtype=args.dtype,
+        dtype=args.dtype, micro_batches=args.micro_batches, schedule=args.schedule,
     )
     data = None
     if args.data == "book":
@@ -87,7 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from llm_from_scratch.parallel.trainer import PARALLEL
 
     p = subparsers.add_parser(
-        "parallel-train", help="train under DDP, FSDP or TP (torchrun or alone)"
+        "parallel-train",
+        help="train under DDP, FSDP, TP or a pipeline (torchrun or alone)",
     )
     p.add_argument("--parallel", choices=PARALLEL, default="ddp")
     p.add_argument("--data", choices=("random", "book"), default="random",
@@ -110,4 +113,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="bfloat16 autocasts the forward pass (GPUs)")
+    p.add_argument("--micro-batches", type=int, default=4,
+                   help="pp: micro-batches per step (must divide --batch-size)")
+    p.add_argument("--schedule", choices=("gpipe", "1f1b"), default="1f1b",
+                   help="pp: the pipeline schedule")
     p.set_defaults(func=cmd_parallel_train)

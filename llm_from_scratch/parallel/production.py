@@ -7,17 +7,23 @@ tested at scale:
 * FSDP2 (``fully_shard``): ZeRO-3 on DTensors, one unit per block, with a
   ``MixedPrecisionPolicy`` for bf16 compute and fp32 reduction;
 * DTensor tensor parallelism (``parallelize_module`` with ``ColwiseParallel``
-  and ``RowwiseParallel``): the Megatron plan written as a dictionary.
+  and ``RowwiseParallel``): the Megatron plan written as a dictionary;
+* ``torch.distributed.pipelining``: stages, micro-batches and the GPipe/1F1B
+  schedules, driving the same stage modules as our from-scratch pipeline.
 
-Each function has the ``wrap_model(model, device)`` signature that the
-training loop accepts. They work on CPU with gloo and on GPUs with nccl; the
-process group must already exist (``torchrun`` or ``run_parallel``).
+``ddp``, ``fsdp`` and ``tensor_parallel`` have the ``wrap_model(model, device)``
+signature that the training loop accepts; a pipeline instead changes who holds
+what, so ``torch_pipeline`` returns a schedule that ``torch_pipeline_step`` runs.
+All work on CPU with gloo and on GPUs with nccl; the process group must already
+exist (``torchrun`` or ``run_parallel``).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+from typing import Any, Callable
+
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -113,3 +119,57 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
         t = p.full_tensor() if isinstance(p, DTensor) else p
         out[name.removeprefix("module.")] = t.detach().clone()
     return out
+
+
+PIPELINE_SCHEDULES = ("gpipe", "1f1b")
+
+
+def torch_pipeline(
+    stage_module: nn.Module,
+    device: torch.device,
+    n_micro: int,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    schedule: str = "1f1b",
+) -> Any:
+    """A ``torch.distributed.pipelining`` schedule for this rank's stage.
+
+    ``stage_module`` is this rank's slice of the model (our ``PipelineStage``:
+    embedding on the first, norm and output on the last). PyTorch sends the
+    activations between stages, infers their shapes on the first step, runs
+    ``loss_fn`` on each micro-batch of the last stage and divides the
+    gradients by ``n_micro``, so they are those of the whole batch.
+    """
+    from torch.distributed.pipelining import PipelineStage as TorchStage
+    from torch.distributed.pipelining import Schedule1F1B, ScheduleGPipe
+
+    kinds = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
+    if schedule not in kinds:
+        raise ValueError(
+            f"schedule must be one of {PIPELINE_SCHEDULES}, got {schedule!r}"
+        )
+    rank, world = dist.get_rank(), dist.get_world_size()
+    stage = TorchStage(stage_module, rank, world, device)
+    return kinds[schedule](stage, n_microbatches=n_micro, loss_fn=loss_fn)
+
+
+def torch_pipeline_step(
+    schedule: Any, stage_module: nn.Module, x: torch.Tensor, y: torch.Tensor
+) -> float:
+    """One batch through the pipeline; gradients are left in ``stage_module``.
+
+    Every rank passes the same ``x`` and ``y`` (the first stage feeds ``x``,
+    the last compares with ``y``). Returns the batch loss on the last stage,
+    nan elsewhere. A matrix tied across the first and last stage has its two
+    gradients exchanged and added afterwards, as in our pipeline.
+    """
+    rank, world = dist.get_rank(), dist.get_world_size()
+    first, last = rank == 0, rank == world - 1
+    losses: list[torch.Tensor] = []
+    args = (x,) if first else ()
+    kwargs: dict[str, Any] = {"target": y, "losses": losses} if last else {}
+    schedule.step(*args, **kwargs)
+    if hasattr(stage_module, "sync_tied_grad"):
+        stage_module.sync_tied_grad()
+    if not last:
+        return float("nan")
+    return float(torch.stack([loss.detach().float() for loss in losses]).mean())

@@ -5,7 +5,7 @@ parallelism. Two things there assume *data* parallelism: the optimizer is
 built before the model is wrapped (FSDP replaces the parameters by shards),
 and every rank draws its own batches (tensor-parallel ranks must all see the
 same one). This loop is the minimal version that gets both right for every
-scheme: ``ddp``/``fsdp``/``tp`` on ``torch.distributed`` and our
+scheme: ``ddp``/``fsdp``/``tp``/``pp`` on ``torch.distributed`` and our
 ``ddp-scratch``/``fsdp-scratch``/``tp-scratch``. Launch it with
 ``torchrun --nproc_per_node=N -m llm_from_scratch parallel-train ...``;
 ``--loop book`` runs the book's ``train()`` instead, with DDP or our
@@ -29,6 +29,7 @@ from torch import nn
 from llm_from_scratch.model import ModelConfig, Transformer
 from llm_from_scratch.parallel import production
 from llm_from_scratch.parallel.data_parallel import DataParallel
+from llm_from_scratch.parallel.pipeline import PipelineStage
 from llm_from_scratch.parallel.tensor_parallel import (
     parallelize_transformer,
     vocab_parallel_cross_entropy,
@@ -37,7 +38,8 @@ from llm_from_scratch.parallel.zero import fully_shard_transformer
 from llm_from_scratch.train import AdamW, cross_entropy, lr_at
 from llm_from_scratch.train.hardware import check_dtype
 
-PARALLEL = ("none", "ddp", "fsdp", "tp", "ddp-scratch", "fsdp-scratch", "tp-scratch")
+PARALLEL = ("none", "ddp", "fsdp", "tp", "pp", "ddp-scratch", "fsdp-scratch",
+            "tp-scratch")
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,23 @@ class ParallelRun:
     weight_decay: float = 0.1
     seed: int = 1337
     dtype: str = "float32"  # "bfloat16": autocast matmuls, fp32 weights and loss
+    micro_batches: int = 4  # pipeline only: the batch is split into this many
+    schedule: str = "1f1b"  # pipeline only: "gpipe" or "1f1b"
 
     def __post_init__(self) -> None:
         if self.parallel not in PARALLEL:
             raise ValueError(
                 f"parallel must be one of {PARALLEL}, got {self.parallel!r}"
             )
+        if self.parallel == "pp":
+            kinds = production.PIPELINE_SCHEDULES
+            if self.schedule not in kinds:
+                raise ValueError(
+                    f"schedule must be one of {kinds}, got {self.schedule!r}"
+                )
+            if self.micro_batches < 1 or self.batch_size % self.micro_batches:
+                raise ValueError(f"batch_size {self.batch_size} must be a multiple of "
+                                 f"micro_batches {self.micro_batches} (>= 1)")
         for name in ("steps", "batch_size", "seq_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -130,11 +143,17 @@ def parallel_train(run: ParallelRun, data: Any = None) -> list[dict[str, float]]
     check_dtype(run.dtype, device, field="ParallelRun.dtype")
     torch.manual_seed(run.seed)
     model = Transformer(run.model).to(device)
-    runner = wrap(model, run.parallel, device)
+    pipeline = run.parallel == "pp"
+    if pipeline:  # this rank keeps its slice of the layers; torch runs the schedule
+        runner = PipelineStage(model, rank, world)
+        schedule = production.torch_pipeline(runner, device, run.micro_batches,
+                                             cross_entropy, run.schedule)
+    else:
+        runner = wrap(model, run.parallel, device)
     params = [p for p in runner.parameters() if p.requires_grad]
     optimizer = AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
-    tensor_parallel = run.parallel in ("tp", "tp-scratch")
-    data_rank, data_world = (0, 1) if tensor_parallel else (rank, world)
+    same_batch = run.parallel in ("tp", "tp-scratch", "pp")  # not data parallel
+    data_rank, data_world = (0, 1) if same_batch else (rank, world)
     loss_fn = vocab_parallel_cross_entropy if run.parallel == "tp-scratch" else None
     bf16 = run.dtype == "bfloat16"
     history = []
@@ -153,15 +172,23 @@ def parallel_train(run: ParallelRun, data: Any = None) -> list[dict[str, float]]
             x, y = data.sample_batch(run.batch_size, run.seq_len, g)
         x, y = x.to(device), y.to(device)
         with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-            logits = runner(x)
-        logits = logits.float()
-        loss = loss_fn(logits, y) if loss_fn else cross_entropy(logits, y)
-        loss.backward()
+            if pipeline:
+                loss = torch.tensor(production.torch_pipeline_step(
+                    schedule, runner, x, y), device=device)
+            else:
+                logits = runner(x).float()
+                loss = loss_fn(logits, y) if loss_fn else cross_entropy(logits, y)
+        if not pipeline:
+            loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         total = loss.detach().reshape(1).float()
-        dist.all_reduce(total)
-        mean_loss = float(total) / world
+        if pipeline:  # only the last stage knows the loss
+            dist.broadcast(total, world - 1)
+            mean_loss = float(total)
+        else:
+            dist.all_reduce(total)
+            mean_loss = float(total) / world
         if not math.isfinite(mean_loss):
             raise FloatingPointError(f"step {step}: loss {mean_loss} is not finite")
         seconds = time.perf_counter() - began

@@ -245,6 +245,31 @@ def pipeline_run(
             "peak_in_flight": result["peak_in_flight"], "sent": dict(COMM_LOG.sent)}
 
 
+def torch_pipeline_runs(
+    rank: int, world: int, exp: Experiment, schedules: tuple[str, ...], n_micro: int
+) -> dict[str, dict[str, Any]]:
+    """The same stages trained by ``torch.distributed.pipelining``'s schedules;
+    every rank returns its stage's weights, the last rank also the losses."""
+    out = {}
+    for schedule in schedules:
+        stage = PipelineStage(exp.model(), rank, world)
+        runner = production.torch_pipeline(stage, torch.device("cpu"), n_micro, _loss,
+                                           schedule)
+        opt = exp.optimizer([p for p in stage.parameters() if p.requires_grad])
+        losses = []
+        for step in range(exp.steps):
+            x, y = exp.batch(step)
+            losses.append(production.torch_pipeline_step(runner, stage, x, y))
+            opt.step()
+            opt.zero_grad()
+        names = stage.model_names()
+        state = {names[n]: p.detach().clone()
+                 for n, p in stage.named_parameters(remove_duplicate=False)
+                 if n in names}
+        out[schedule] = {"losses": losses, "state": state}
+    return out
+
+
 def suite_run(
     rank: int, world: int, exps: tuple[Experiment, ...], schemes: tuple[str, ...]
 ) -> list[dict[str, dict[str, Any]]]:
