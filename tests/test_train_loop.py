@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,6 +207,45 @@ def test_torchrun_two_processes_gloo(manifests, tmp_path) -> None:
     assert load_checkpoint(tmp_path / "checkpoints" / "step_000006").step == 6
 
 
+def _torchrun_train(out: Path, manifests, parallel: str, *extra: str) -> list[float]:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = _cli(out, manifests, "--set", "steps=6", "--set", "checkpoint_every=3",
+               "--set", "n_layers=2", "--set", "eval_every=3", "--set", "sample_every=3",
+               "--set", "sample_tokens=8", "--set", f"parallel={parallel}", *extra)
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", *cmd[2:]]
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return _losses(out)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_torchrun_fsdp_trains_checkpoints_and_resumes_like_ddp(manifests, tmp_path):
+    """``parallel=fsdp`` shards the model over the two processes (FSDP2): the
+    same losses, evaluations and samples as DDP; its checkpoints hold whole
+    tensors (the same files as DDP's); a run resumed from one re-shards the
+    optimizer state and continues exactly."""
+    from safetensors.torch import load_file
+
+    ddp = _torchrun_train(tmp_path / "ddp", manifests, "ddp")
+    fsdp = _torchrun_train(tmp_path / "fsdp", manifests, "fsdp")
+    assert len(fsdp) == 6
+    assert fsdp == pytest.approx(ddp, abs=1e-5)
+    records = [json.loads(x) for x in (tmp_path / "fsdp" / "metrics.jsonl")
+               .read_text().splitlines()]
+    assert "val_loss" in records[2] and records[2]["sample"] is not None
+    for name in ("model", "optimizer"):
+        a, b = (load_file(tmp_path / run / "checkpoints" / "step_000006" /
+                          f"{name}.safetensors") for run in ("ddp", "fsdp"))
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], atol=1e-6, rtol=0)
+    # "kill" after step 3: drop the later checkpoint and resume from step 3
+    shutil.rmtree(tmp_path / "fsdp" / "checkpoints" / "step_000006")
+    resumed = _torchrun_train(tmp_path / "fsdp", manifests, "fsdp", "--resume")
+    assert resumed == fsdp
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_torch_compile_matches_eager(manifests) -> None:
@@ -269,3 +309,8 @@ def test_bf16_where_unsupported_fails_naming_the_field(manifests, monkeypatch) -
 
     monkeypatch.setattr(torch, "autocast", disabled_autocast)
     assert not bf16_supported(torch.device("cpu"))
+
+
+def test_parallel_field_is_checked_by_name() -> None:
+    with pytest.raises(ValueError, match="parallel"):
+        TrainConfig(parallel="zero")

@@ -16,15 +16,15 @@ from llm_from_scratch.model import ModelConfig
 
 
 def _book_loop(args: argparse.Namespace) -> int:
-    """The book's ``train()`` loop on its shards, with a data-parallel
-    ``wrap_model`` (the loop builds the optimizer first and gives every rank
-    its own batches, which suits data parallelism only)."""
+    """The book's ``train()`` loop on its shards: the data-parallel schemes
+    only, since it gives every rank its own batches (torch's DDP, FSDP2 via
+    ``parallel="fsdp"``, or our ``DataParallel`` as ``wrap_model``)."""
     from llm_from_scratch.parallel.data_parallel import DataParallel
     from llm_from_scratch.parallel.production import ddp
     from llm_from_scratch.train import TrainConfig, train
 
     wraps = {"ddp": ddp, "ddp-scratch": lambda model, device: DataParallel(model),
-             "none": None}
+             "fsdp": None, "none": None}
     if args.parallel not in wraps:
         raise SystemExit(f"--loop book supports --parallel {sorted(wraps)}")
     config = TrainConfig(
@@ -33,6 +33,7 @@ def _book_loop(args: argparse.Namespace) -> int:
         fast=args.fast, batch_size=args.batch_size, seq_len=args.seq_len,
         steps=args.steps, lr=args.lr, seed=args.seed, eval_every=0, log_every=1,
         progress=False, dtype=args.dtype,
+        parallel="fsdp" if args.parallel == "fsdp" else "ddp",
     )
     result = train(config, wrap_model=wraps[args.parallel])
     if result.history and _rank() == 0:
@@ -97,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="random token ids (smoke test) or the book's shards")
     p.add_argument("--loop", choices=("own", "book"), default="own",
                    help="this chapter's loop (every scheme) or the book's train() "
-                        "with a data-parallel wrap_model (book data)")
+                        "(data-parallel schemes, book data)")
     p.add_argument("--vocab-size", type=int, default=512)
     p.add_argument("--d-model", type=int, default=64)
     p.add_argument("--n-layers", type=int, default=2)

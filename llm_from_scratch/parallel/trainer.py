@@ -1,11 +1,10 @@
 """A short multi-process training loop for every scheme of the chapter.
 
-``train.train`` is the book's full loop and takes a ``wrap_model`` for data
-parallelism. Two things there assume *data* parallelism: the optimizer is
-built before the model is wrapped (FSDP replaces the parameters by shards),
-and every rank draws its own batches (tensor-parallel ranks must all see the
-same one). This loop is the minimal version that gets both right for every
-scheme: ``ddp``/``fsdp``/``tp``/``pp`` on ``torch.distributed`` and our
+``train.train`` is the book's full loop; it runs the *data-parallel* schemes
+(DDP, FSDP2 with ``parallel="fsdp"``, or a ``wrap_model``), since every rank
+draws its own batches. Tensor-parallel ranks must all see the same batch and
+pipeline ranks hold different layers, so this loop is the minimal version that
+gets every scheme right: ``ddp``/``fsdp``/``tp``/``pp`` on ``torch.distributed`` and our
 ``ddp-scratch``/``fsdp-scratch``/``tp-scratch``. Launch it with
 ``torchrun --nproc_per_node=N -m llm_from_scratch parallel-train ...``;
 ``--loop book`` runs the book's ``train()`` instead, with DDP or our

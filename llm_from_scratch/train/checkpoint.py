@@ -87,12 +87,16 @@ def save_checkpoint(
     *,
     model_config: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    model_state: dict[str, torch.Tensor] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint directory at ``path`` atomically; return ``path``.
 
     ``generator_states`` maps names to ``torch.Generator.get_state()`` tensors
     (the global CPU/CUDA RNG states are added automatically). ``metadata`` must
-    be JSON-serialisable (history, tokens seen, ...).
+    be JSON-serialisable (history, tokens seen, ...). ``model_state`` and
+    ``optimizer_state`` replace ``unique_state(model)`` and
+    ``optimizer.state_dict()`` (e.g. gathered from shards).
     """
     path = Path(path)
     if step < 0:
@@ -103,11 +107,15 @@ def save_checkpoint(
     tmp.mkdir()
     # Tied weights share storage; safetensors refuses duplicates, and
     # load_state_dict restores the tie from one copy.
-    state = {k: v.detach().cpu().contiguous() for k, v in _unique(model).items()}
+    if model_state is None:
+        model_state = unique_state(model)
+    state = {k: v.detach().cpu().contiguous() for k, v in model_state.items()}
     save_file(state, str(tmp / "model.safetensors"))
     optimizer_meta = None
-    if optimizer is not None:
-        tensors, optimizer_meta = _optimizer_tensors(optimizer.state_dict())
+    if optimizer_state is None and optimizer is not None:
+        optimizer_state = optimizer.state_dict()
+    if optimizer_state is not None:
+        tensors, optimizer_meta = _optimizer_tensors(optimizer_state)
         save_file(tensors, str(tmp / "optimizer.safetensors"))
     rng = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -135,12 +143,13 @@ def save_checkpoint(
     return path
 
 
-def _unique(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+def unique_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict with each shared tensor kept once (first name wins)."""
     seen: set[int] = set()
     out = {}
     for name, tensor in model.state_dict().items():
-        key = tensor.data_ptr() if tensor.numel() else id(tensor)
+        local = tensor.to_local() if hasattr(tensor, "to_local") else tensor  # DTensor
+        key = local.data_ptr() if local.numel() else id(tensor)
         if key in seen:
             continue
         seen.add(key)
@@ -183,7 +192,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 def restore_model(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load a (deduplicated) state dict, restoring tied weights from one copy."""
     missing, unexpected = model.load_state_dict(state, strict=False)
-    tied = _unique(model).keys()
+    tied = unique_state(model).keys()
     really_missing = [k for k in missing if k in tied]
     if really_missing or unexpected:
         raise ValueError(

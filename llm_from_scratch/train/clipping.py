@@ -29,6 +29,8 @@ def clip_grad_norm(params: Iterable[torch.nn.Parameter], max_norm: float) -> flo
         return 0.0
     norms = torch.stack([g.detach().float().norm(2) for g in grads])
     total = norms.norm(2)
+    if hasattr(total, "full_tensor"):  # sharded (FSDP) gradients: a global norm
+        total = total.full_tensor()
     if not torch.isfinite(total):
         return float(total)
     scale = (max_norm / (total + 1e-6)).clamp(max=1.0)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 DTYPES = ("float32", "bfloat16")
+PARALLEL = ("ddp", "fsdp")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class TrainConfig:
     seed: int = 1337
     dtype: str = "float32"
     compile: bool = False
+    # under torchrun: "ddp" keeps a whole model per process, "fsdp" shards it
+    parallel: str = "ddp"
     deterministic: bool = False
     device: str = "auto"
     out_dir: str | None = None
@@ -96,6 +99,8 @@ class TrainConfig:
             _in_range(self, "bytes_per_token", 0.0, math.inf, low_open=True)
         if self.dtype not in DTYPES:
             _fail("dtype", self.dtype, f"one of {DTYPES}")
+        if self.parallel not in PARALLEL:
+            _fail("parallel", self.parallel, f"one of {PARALLEL}")
         if self.device != "auto" and self.device.split(":")[0] not in (
             "cpu", "cuda", "mps"
         ):

@@ -173,12 +173,12 @@ def sample_text(model: nn.Module, data: TrainData, config: TrainConfig,
     return tok.decode(out[0, ids.shape[1]:].tolist())
 
 
-def _resume(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-            ) -> tuple[int, list[dict[str, Any]]]:
-    """Load the newest checkpoint of ``out_dir`` (if any): step and history."""
+def _checkpoint_to_resume(config: TrainConfig) -> ckpt.Checkpoint | None:
+    """The newest checkpoint of ``out_dir`` when resuming (None: start afresh),
+    refused if the config changed in a way that changes the run."""
     path = ckpt.latest_checkpoint(config.out_dir) if config.resume else None
     if path is None:
-        return 0, []
+        return None
     state = ckpt.load_checkpoint(path)
     old = TrainConfig.from_dict(state.config)
     changed = [f.name for f in fields(TrainConfig)
@@ -186,20 +186,56 @@ def _resume(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimi
                and getattr(old, f.name) != getattr(config, f.name)]
     if changed:
         raise ValueError(f"cannot resume {path}: the config changed in {changed}")
-    ckpt.restore_model(model, state.model_state)
-    optimizer.load_state_dict(state.optimizer_state)
-    ckpt.restore_rng(state)
-    return state.step, list(state.metadata.get("history", []))
+    return state
+
+
+def _shard_like(state: dict[str, Any], optimizer: torch.optim.Optimizer,
+                ) -> dict[str, Any]:
+    """A saved (full) optimizer state, each moment cut like its parameter when
+    that parameter is a sharded DTensor (FSDP); unchanged otherwise."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    per_param = {}
+    for index, values in state["state"].items():
+        p = params[int(index)]
+        if isinstance(p, DTensor):
+            values = {k: distribute_tensor(v.to(p.device), p.device_mesh, p.placements)
+                      if isinstance(v, torch.Tensor) and v.shape == p.shape else v
+                      for k, v in values.items()}
+        per_param[index] = values
+    return {**state, "state": per_param}
+
+
+def _full_states(model: nn.Module, optimizer: torch.optim.Optimizer,
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Model and optimizer states with sharded DTensors gathered into whole
+    tensors (a collective: every rank calls it), so a checkpoint has the same
+    format whatever the parallelism and resumes on any number of processes."""
+    from torch.distributed.tensor import DTensor
+
+    def full(t: Any) -> Any:
+        return t.full_tensor() if isinstance(t, DTensor) else t
+
+    model_state = {k: full(v) for k, v in ckpt.unique_state(model).items()}
+    opt = optimizer.state_dict()
+    opt_state = {i: {k: full(v) for k, v in values.items()}
+                 for i, values in opt["state"].items()}
+    return model_state, {**opt, "state": opt_state}
 
 
 def _save(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-          step: int, history: list[dict[str, Any]], vocab_size: int) -> Path:
+          step: int, history: list[dict[str, Any]], vocab_size: int,
+          states: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
+          ) -> Path:
     out = Path(config.out_dir)  # type: ignore[arg-type]
     mc = getattr(model, "config", None)
+    model_state, optimizer_state = states or (None, None)
     path = ckpt.save_checkpoint(
         out / "checkpoints" / f"step_{step:06d}", model, optimizer, step,
         config.to_dict(), model_config=mc.to_dict() if hasattr(mc, "to_dict") else None,
         metadata={"history": history, "vocab_size": vocab_size},
+        model_state=model_state, optimizer_state=optimizer_state,
     )
     ckpt.prune_checkpoints(out, config.keep_checkpoints)
     _write_csv(out, history)
@@ -277,16 +313,29 @@ def training_loop(
     torch.manual_seed(config.seed)
     data = data or open_data(config)
     model = (model or build_model(config, data.vocab_size)).to(device)
-    optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
-                      betas=(config.beta1, config.beta2), eps=config.eps)
-    start, history = _resume(config, model, optimizer)
+    resumed = _checkpoint_to_resume(config)
+    if resumed is not None:  # weights first: wrapping may shard them
+        ckpt.restore_model(model, resumed.model_state)
+    sharded = False
     if wrap_model is not None:
         runner = wrap_model(model, device)
+    elif info.distributed and config.parallel == "fsdp":
+        from llm_from_scratch.parallel.production import fsdp
+
+        runner, sharded = fsdp(model, device), True
     elif info.distributed:
         ids = [device.index] if device.type == "cuda" else None
         runner = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     else:
         runner = model
+    # after wrapping: FSDP replaces the parameters by sharded ones
+    optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
+                      betas=(config.beta1, config.beta2), eps=config.eps)
+    start, history = 0, []
+    if resumed is not None:
+        optimizer.load_state_dict(_shard_like(resumed.optimizer_state, optimizer))
+        ckpt.restore_rng(resumed)
+        start, history = resumed.step, list(resumed.metadata.get("history", []))
     loss_fn = cross_entropy
     if config.compile:  # the loss too: its float32 logits are the largest tensor
         runner, loss_fn = torch.compile(runner), torch.compile(cross_entropy)
@@ -366,9 +415,11 @@ def training_loop(
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
         every = config.checkpoint_every
         if config.out_dir and (done or (every and (step + 1) % every == 0)):
+            # sharded tensors are gathered by every rank, then rank 0 writes
+            states = _full_states(model, optimizer) if sharded else None
             if out is not None:
                 saved = _save(config, model, optimizer, step + 1, history,
-                              data.vocab_size)
+                              data.vocab_size, states)
             barrier(info)
         stop = any(cb(record, model) for cb in callbacks)
         if stop:
