@@ -211,7 +211,7 @@ def _torchrun_train(out: Path, manifests, parallel: str, *extra: str) -> list[fl
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = _cli(out, manifests, "--set", "steps=6", "--set", "checkpoint_every=3",
                "--set", "n_layers=2", "--set", "eval_every=3", "--set", "sample_every=3",
-               "--set", "sample_tokens=8", "--set", f"parallel={parallel}", *extra)
+               "--set", "sample_tokens=8", "--parallel", parallel, *extra)
     cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", *cmd[2:]]
     done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=200)
     assert done.returncode == 0, done.stderr[-3000:]

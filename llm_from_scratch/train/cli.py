@@ -2,6 +2,7 @@
 
     llm-from-scratch train --config run.yaml --set lr=1e-3 --set steps=2000
     torchrun --nproc_per_node=2 -m llm_from_scratch train --config run.yaml
+    torchrun --nproc_per_node=8 -m llm_from_scratch train --parallel fsdp
     llm-from-scratch sample --checkpoint runs/demo --prompt "ROMEO:"
 
 Both call the same public functions as the notebook (``train``,
@@ -22,7 +23,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from llm_from_scratch.train.loop import train
 
     config = load_config(args.config) if args.config else TrainConfig()
-    flags = {"out_dir": args.out_dir, "steps": args.steps, "device": args.device}
+    flags = {"out_dir": args.out_dir, "steps": args.steps, "device": args.device,
+             "parallel": args.parallel}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.resume:
         overrides.append("resume=true")
@@ -87,6 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", help="where checkpoints and metrics go")
     p.add_argument("--steps", type=int, help="number of optimizer steps")
     p.add_argument("--device", help="auto, cpu, cuda[:N] or mps")
+    p.add_argument("--parallel", choices=("ddp", "fsdp"),
+                   help="under torchrun: replicate (ddp, the default) or shard (fsdp) "
+                        "the model; tensor and pipeline parallelism: parallel-train")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --out-dir")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
