@@ -198,7 +198,8 @@ def _shard_like(state: dict[str, Any], optimizer: torch.optim.Optimizer,
     params = [p for group in optimizer.param_groups for p in group["params"]]
     per_param = {}
     for index, values in state["state"].items():
-        p = params[int(index)]
+        # (a state that does not fit the parameters is refused by load_state_dict)
+        p = params[int(index)] if int(index) < len(params) else None
         if isinstance(p, DTensor):
             values = {k: distribute_tensor(v.to(p.device), p.device_mesh, p.placements)
                       if isinstance(v, torch.Tensor) and v.shape == p.shape else v
