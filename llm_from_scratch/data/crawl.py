@@ -14,7 +14,8 @@ installed next to Python:
   technical prose), read with ``ast`` (parsed, never imported or executed).
 
 Sources are pinned: files are sorted by name and capped, so the same venv
-always gives the same crawl. ``/usr/share/doc`` copyright files (Debian only)
+always gives the same crawl. The book's own package is left out: its README
+changes with every edit of the book, and the corpus must not. ``/usr/share/doc`` copyright files (Debian only)
 are an optional extra.
 """
 
@@ -47,10 +48,19 @@ def _metadata_body(raw: bytes) -> str:
     return body if body.strip() else (description or "")
 
 
+OWN_DIST = "llm_from_scratch-"  # the book's own dist-info: not part of the crawl
+
+
+def _installed(site: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern`` under site-packages, sorted, without the book's."""
+    return sorted(p for p in site.glob(pattern)
+                  if not p.relative_to(site).parts[0].startswith(OWN_DIST))
+
+
 def readme_pages(site: Path, limit: int) -> Iterator[Document]:
     """Package READMEs from ``*.dist-info/METADATA``, sorted by package."""
     count = 0
-    for meta in sorted(site.glob("*.dist-info/METADATA")):
+    for meta in _installed(site, "*.dist-info/METADATA"):
         if count >= limit:
             return
         raw = meta.read_bytes()
@@ -67,11 +77,11 @@ def readme_pages(site: Path, limit: int) -> Iterator[Document]:
 
 def license_pages(site: Path, limit: int) -> Iterator[Document]:
     """Licence files shipped in ``*.dist-info``, sorted by path."""
-    paths = sorted(
+    paths = [
         p
-        for p in site.glob("*.dist-info/**/*")
+        for p in _installed(site, "*.dist-info/**/*")
         if p.is_file() and any(k in p.name.upper() for k in ("LICEN", "COPYING"))
-    )
+    ]
     for path in paths[:limit]:
         doc_id = "license/" + str(path.relative_to(site))
         yield decode(path.read_bytes(), doc_id, "license")
