@@ -15,8 +15,8 @@ installed next to Python:
 
 Sources are pinned: files are sorted by name and capped, so the same venv
 always gives the same crawl. The book's own package is left out: its README
-changes with every edit of the book, and the corpus must not. ``/usr/share/doc`` copyright files (Debian only)
-are an optional extra.
+changes with every edit of the book, and the corpus must not.
+``/usr/share/doc`` copyright files (Debian only) are an optional extra.
 """
 
 from __future__ import annotations

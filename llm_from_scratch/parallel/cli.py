@@ -87,6 +87,7 @@ def cmd_parallel_train(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from llm_from_scratch.parallel.pipeline import SCHEDULES
     from llm_from_scratch.parallel.trainer import PARALLEL
 
     p = subparsers.add_parser(
@@ -116,6 +117,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="bfloat16 autocasts the forward pass (GPUs)")
     p.add_argument("--micro-batches", type=int, default=4,
                    help="pp: micro-batches per step (must divide --batch-size)")
-    p.add_argument("--schedule", choices=("gpipe", "1f1b"), default="1f1b",
+    p.add_argument("--schedule", choices=SCHEDULES, default="1f1b",
                    help="pp: the pipeline schedule")
     p.set_defaults(func=cmd_parallel_train)

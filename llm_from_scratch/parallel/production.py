@@ -20,10 +20,11 @@ exist (``torchrun`` or ``run_parallel``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.distributed as dist
-from typing import Any, Callable
-
 from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -121,9 +122,6 @@ def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return out
 
 
-PIPELINE_SCHEDULES = ("gpipe", "1f1b")
-
-
 def torch_pipeline(
     stage_module: nn.Module,
     device: torch.device,
@@ -142,11 +140,9 @@ def torch_pipeline(
     from torch.distributed.pipelining import PipelineStage as TorchStage
     from torch.distributed.pipelining import Schedule1F1B, ScheduleGPipe
 
-    kinds = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}
+    kinds = {"gpipe": ScheduleGPipe, "1f1b": Schedule1F1B}  # = pipeline.SCHEDULES
     if schedule not in kinds:
-        raise ValueError(
-            f"schedule must be one of {PIPELINE_SCHEDULES}, got {schedule!r}"
-        )
+        raise ValueError(f"schedule must be one of {tuple(kinds)}, got {schedule!r}")
     rank, world = dist.get_rank(), dist.get_world_size()
     stage = TorchStage(stage_module, rank, world, device)
     return kinds[schedule](stage, n_microbatches=n_micro, loss_fn=loss_fn)

@@ -4,10 +4,10 @@
 (DDP, FSDP2 with ``parallel="fsdp"``, or a ``wrap_model``), since every rank
 draws its own batches. Tensor-parallel ranks must all see the same batch and
 pipeline ranks hold different layers, so this loop is the minimal version that
-gets every scheme right: ``ddp``/``fsdp``/``tp``/``pp`` on ``torch.distributed`` and our
-``ddp-scratch``/``fsdp-scratch``/``tp-scratch``. Launch it with
+gets every scheme right: ``ddp``/``fsdp``/``tp``/``pp`` on ``torch.distributed``
+and our ``ddp-scratch``/``fsdp-scratch``/``tp-scratch``. Launch it with
 ``torchrun --nproc_per_node=N -m llm_from_scratch parallel-train ...``;
-``--loop book`` runs the book's ``train()`` instead, with DDP or our
+``--loop book`` runs the book's ``train()`` instead, with DDP, FSDP2 or our
 ``DataParallel`` as its ``wrap_model``.
 """
 
@@ -28,7 +28,7 @@ from torch import nn
 from llm_from_scratch.model import ModelConfig, Transformer
 from llm_from_scratch.parallel import production
 from llm_from_scratch.parallel.data_parallel import DataParallel
-from llm_from_scratch.parallel.pipeline import PipelineStage
+from llm_from_scratch.parallel.pipeline import SCHEDULES, PipelineStage
 from llm_from_scratch.parallel.tensor_parallel import (
     parallelize_transformer,
     vocab_parallel_cross_entropy,
@@ -64,10 +64,9 @@ class ParallelRun:
                 f"parallel must be one of {PARALLEL}, got {self.parallel!r}"
             )
         if self.parallel == "pp":
-            kinds = production.PIPELINE_SCHEDULES
-            if self.schedule not in kinds:
+            if self.schedule not in SCHEDULES:
                 raise ValueError(
-                    f"schedule must be one of {kinds}, got {self.schedule!r}"
+                    f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"
                 )
             if self.micro_batches < 1 or self.batch_size % self.micro_batches:
                 raise ValueError(f"batch_size {self.batch_size} must be a multiple of "

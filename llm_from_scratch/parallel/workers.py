@@ -238,11 +238,15 @@ def pipeline_run(
         opt.step()
         opt.zero_grad()
         losses.append(result["loss"])
-    names = stage.model_names()
-    state = {names[n]: p.detach().clone()
-             for n, p in stage.named_parameters(remove_duplicate=False) if n in names}
-    return {"losses": losses, "state": state, "events": result["events"],
+    return {"losses": losses, "state": _stage_state(stage), "events": result["events"],
             "peak_in_flight": result["peak_in_flight"], "sent": dict(COMM_LOG.sent)}
+
+
+def _stage_state(stage: PipelineStage) -> dict[str, torch.Tensor]:
+    """A stage's weights under the full model's parameter names."""
+    names = stage.model_names()
+    return {names[n]: p.detach().clone()
+            for n, p in stage.named_parameters(remove_duplicate=False) if n in names}
 
 
 def torch_pipeline_runs(
@@ -262,11 +266,7 @@ def torch_pipeline_runs(
             losses.append(production.torch_pipeline_step(runner, stage, x, y))
             opt.step()
             opt.zero_grad()
-        names = stage.model_names()
-        state = {names[n]: p.detach().clone()
-                 for n, p in stage.named_parameters(remove_duplicate=False)
-                 if n in names}
-        out[schedule] = {"losses": losses, "state": state}
+        out[schedule] = {"losses": losses, "state": _stage_state(stage)}
     return out
 
 

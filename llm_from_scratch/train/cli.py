@@ -82,6 +82,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from llm_from_scratch.train.config import PARALLEL
+
     p = subparsers.add_parser("train", help="pretrain a model (also under torchrun)")
     p.add_argument("--config", help="a .json or .yaml TrainConfig file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -89,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", help="where checkpoints and metrics go")
     p.add_argument("--steps", type=int, help="number of optimizer steps")
     p.add_argument("--device", help="auto, cpu, cuda[:N] or mps")
-    p.add_argument("--parallel", choices=("ddp", "fsdp"),
+    p.add_argument("--parallel", choices=PARALLEL,
                    help="under torchrun: replicate (ddp, the default) or shard (fsdp) "
                         "the model; tensor and pipeline parallelism: parallel-train")
     p.add_argument("--resume", action="store_true",
