@@ -1,0 +1,182 @@
+"""Export a checkpoint as a Hugging Face folder that ``transformers`` loads offline.
+
+Three parts make the folder: ``config.json`` and ``model.safetensors`` (the weights
+in Llama's layout, via :func:`llm_from_scratch.model.to_hf_llama`), ``tokenizer.json``
+(the book's byte-level BPE rebuilt in the ``tokenizers`` library) and
+``tokenizer_config.json`` (special tokens and the chat template as Jinja).
+
+The tokenizer rebuild rests on one fact: tiktoken-style ranks say which token was
+merged when, so the merge list is recovered by splitting each token with only the
+merges ranked below it (it must split into exactly two parts). ``tokenizers``
+applies merges by priority and, with ``ignore_merges``, takes a pre-token that is a
+whole vocabulary entry as one token, exactly what our encoder does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from llm_from_scratch.align.chat import BOS, END, ROLE_TOKENS, ROLES
+from llm_from_scratch.tokenizer import Tokenizer
+from llm_from_scratch.tokenizer.serialization import bytes_to_unicode
+
+# render() of llm_from_scratch.align.chat, in Jinja: BOS, then per message its role
+# token, its content and <|end|>; the assistant's role token asks for a reply.
+CHAT_TEMPLATE = (
+    "{{ '" + BOS + "' }}"
+    "{% for message in messages %}"
+    "{% if message['role'] not in " + json.dumps(list(ROLES)) + " %}"
+    "{{ raise_exception('role must be one of system, user, assistant') }}"
+    "{% endif %}"
+    "{{ '<|' + message['role'] + '|>' + message['content'] + '" + END + "' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '" + ROLE_TOKENS["assistant"] + "' }}{% endif %}"
+)
+
+
+def _split_below(token: bytes, ranks: Mapping[bytes, int], limit: int) -> list[bytes]:
+    """BPE of ``token`` with only the merges ranked below ``limit``."""
+    parts = [token[i : i + 1] for i in range(len(token))]
+    while len(parts) > 1:
+        best = min(
+            (
+                (ranks.get(parts[i] + parts[i + 1], limit), i)
+                for i in range(len(parts) - 1)
+            ),
+        )
+        if best[0] >= limit:
+            break
+        i = best[1]
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def merges_from_ranks(ranks: Mapping[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """The ordered merge list behind ranks (the Tokenization chapter's exercise 1)."""
+    merges = []
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) < 2:
+            continue
+        parts = _split_below(token, ranks, rank)
+        if len(parts) != 2:
+            raise ValueError(f"token {token!r} (rank {rank}) is not one merge")
+        merges.append((parts[0], parts[1]))
+    return merges
+
+
+def hf_pattern(pattern: str) -> str:
+    """Our split regex in Oniguruma's dialect (the engine of ``tokenizers``).
+
+    Oniguruma reads ``{1,3}+`` as "one or more groups of one to three", not as a
+    possessive interval; a plain ``{1,3}`` at the end of an alternative matches
+    the same strings, so the possessive mark is dropped there.
+    """
+    return pattern.replace("{1,3}+", "{1,3}")
+
+
+def hf_tokenizer_json(tokenizer: Tokenizer) -> str:
+    """``tokenizer.json`` text reproducing ``tokenizer``'s ids exactly."""
+    from tokenizers import AddedToken, Regex
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers
+
+    byte_chars = bytes_to_unicode()
+
+    def show(b: bytes) -> str:
+        return "".join(byte_chars[x] for x in b)
+
+    ranks = tokenizer.ranks
+    vocab = {show(b): i for b, i in ranks.items()}
+    merges = [(show(a), show(b)) for a, b in merges_from_ranks(ranks)]
+    hf = HFTokenizer(models.BPE(vocab, merges, ignore_merges=True))
+    hf.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(
+                Regex(hf_pattern(tokenizer.pattern)), behavior="isolated"
+            ),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    hf.decoder = decoders.ByteLevel()
+    specials = sorted(tokenizer.special_tokens.items(), key=lambda kv: kv[1])
+    for text, i in specials:
+        hf.add_special_tokens([AddedToken(text, special=True, normalized=False)])
+        if hf.token_to_id(text) != i:
+            raise ValueError(
+                f"special token {text!r} has id {i} but would get "
+                f"{hf.token_to_id(text)}: special ids must follow the ranks"
+            )
+    return hf.to_str()
+
+
+def tokenizer_config(tokenizer: Tokenizer, max_len: int) -> dict[str, Any]:
+    """``tokenizer_config.json``: special tokens, no automatic BOS, the template."""
+    missing = [t for t in (BOS, END) if t not in tokenizer.special_tokens]
+    if missing:
+        raise ValueError(f"tokenizer lacks the special tokens {missing}")
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": BOS,
+        "eos_token": END,
+        "pad_token": BOS,
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": max_len,
+        "chat_template": CHAT_TEMPLATE,
+    }
+
+
+def save_hf(model: nn.Module, tokenizer: Tokenizer, out_dir: str | Path) -> Path:
+    """Write ``model`` and ``tokenizer`` as a Hugging Face Llama folder."""
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    from llm_from_scratch.model import to_hf_llama
+
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise ValueError(
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model "
+            f"{model.config.vocab_size}"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config, state = to_hf_llama(model)
+    sp = tokenizer.special_tokens
+    config.bos_token_id, config.eos_token_id = sp[BOS], sp[END]
+    config.pad_token_id = sp[BOS]
+    hf_model = LlamaForCausalLM(config)
+    hf_model.load_state_dict(state, strict=not config.tie_word_embeddings)
+    if config.tie_word_embeddings:
+        hf_model.tie_weights()
+    hf_model.generation_config = GenerationConfig(
+        bos_token_id=sp[BOS], eos_token_id=[sp[END], sp[BOS]], pad_token_id=sp[BOS]
+    )
+    hf_model.save_pretrained(out, safe_serialization=True)
+    (out / "tokenizer.json").write_text(hf_tokenizer_json(tokenizer), encoding="utf-8")
+    settings = tokenizer_config(tokenizer, model.config.max_seq_len)
+    (out / "tokenizer_config.json").write_text(json.dumps(settings, indent=2) + "\n")
+    special_map = {"bos_token": BOS, "eos_token": END, "pad_token": BOS}
+    (out / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2))
+    return out
+
+
+def export_hf(
+    checkpoint_dir: str | Path,
+    out_dir: str | Path,
+    tokenizer: Tokenizer | str | Path | None = None,
+) -> Path:
+    """Export a training or alignment checkpoint (default tokenizer: the book's)."""
+    from llm_from_scratch.tokenizer import book_tokenizer
+    from llm_from_scratch.train import load_model
+
+    model, _ = load_model(Path(checkpoint_dir))
+    if tokenizer is None:
+        tokenizer = book_tokenizer()
+    elif not isinstance(tokenizer, Tokenizer):
+        tokenizer = Tokenizer.load(tokenizer)
+    return save_hf(model, tokenizer, out_dir)
