@@ -19,7 +19,7 @@ MATHJAX := book/_static/mathjax/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 NOTEBOOKS = $(shell $(PY) tools/toc_notebooks.py)
 
-.PHONY: help setup venv data tex mathjax test unit notebooks book html pdf lab lock clean
+.PHONY: help setup venv data tex mathjax browser test unit notebooks book html pdf lab lock clean
 
 help:
 	@echo "make test   - unit tests + nbval over every chapter notebook (sets everything up)"
@@ -47,6 +47,10 @@ setup: venv data
 tex:
 	@bash tools/ensure_tex.sh
 
+# Debian's Chromium and ChromeDriver, for the web chat page's browser test.
+browser:
+	@bash tools/ensure_chromium.sh
+
 $(MATHJAX):
 	@command -v npm >/dev/null || bash tools/ensure_npm.sh
 	rm -rf $(LLMFS_CACHE)/npm && mkdir -p $(LLMFS_CACHE)/npm
@@ -56,7 +60,7 @@ $(MATHJAX):
 mathjax: $(MATHJAX)
 
 # --- tests -------------------------------------------------------------------------
-unit: setup
+unit: setup browser
 	$(BIN)/pytest tests
 
 notebooks: setup
