@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {llm_from_scratch.__version__}"
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = subparsers.add_parser("info", help="report versions, threads and device")
     info.set_defaults(func=cmd_info)
@@ -52,13 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors that come from the user's input (a config value, a missing or corrupt
+# file): printed as one ``error:`` line, exit code 2, no traceback (``--debug``).
+USER_ERRORS = (ValueError, OSError, ArithmeticError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        message = str(err).strip().replace("\n", " ") or type(err).__name__
+        if message.startswith("error: "):
+            message = message[len("error: "):]
+        print(f"error: {message}  (--debug shows the traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

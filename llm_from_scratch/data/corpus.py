@@ -109,3 +109,61 @@ def book_shards(
         write_shards(ids, tokenizer, root / name, shard_tokens,
                      metadata={"documents": [d.id for d in docs], "split": name})
     return BookShards(train_m, val_m, tokenizer, report_path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def tokenizer_record(tokenizer_file: str | Path, manifest_dir: str | Path) -> dict:
+    """How a shard manifest names its tokenizer: the file relative to the
+    manifest's folder, and its SHA-256, so ``train``, ``sample`` and ``chat``
+    find it (and notice when it was replaced) without being told."""
+    import os
+
+    path = Path(tokenizer_file).resolve()
+    return {"file": os.path.relpath(path, Path(manifest_dir).resolve()),
+            "sha256": file_sha256(path)}
+
+
+def write_split_shards(
+    docs: Iterable[Document],
+    tokenizer: Any,
+    out_dir: str | Path,
+    val_fraction: float = 0.1,
+    tokenizer_file: str | Path | None = None,
+    shard_tokens: int = 2**20,
+) -> tuple[Path, Path]:
+    """Tokenize documents into ``out_dir/train`` and ``out_dir/val`` shards,
+    split by document; return the two manifests. The manifests record the
+    tokenizer (``tokenizer_file``, else ``"book"``) and bytes per token."""
+    from llm_from_scratch.data.shards import write_shards
+
+    train, val = split_documents(docs, val_fraction)
+    if not train or not val:
+        raise ValueError(
+            f"{len(train) + len(val)} curated document(s) cannot be split into "
+            f"train and val with val_fraction={val_fraction}: need at least one "
+            "document on each side (more text, or another --val-fraction)"
+        )
+    manifests = []
+    for name, part in (("train", train), ("val", val)):
+        out = Path(out_dir) / name
+        out.mkdir(parents=True, exist_ok=True)
+        record = (tokenizer_record(tokenizer_file, out) if tokenizer_file
+                  else "book")
+        texts = [d.text for d in part]
+        n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+        ids = [tokenizer.encode_ordinary(t) for t in texts]
+        n_tokens = sum(len(i) + 1 for i in ids)  # + the end-of-text before each
+        meta = {"tokenizer": record, "bytes_per_token": n_bytes / n_tokens,
+                "documents": [d.id for d in part], "split": name}
+        manifests.append(write_shards(ids, tokenizer, out, shard_tokens,
+                                      metadata=meta))
+    return manifests[0], manifests[1]
+

@@ -63,11 +63,32 @@ def read_text_files(
             yield decode(path.read_bytes(), doc_id, source or str(root))
 
 
+def visible_files(root: str | Path) -> list[Path]:
+    """Files under ``root`` in sorted order, without hidden files or folders."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def read_folder(root: str | Path) -> Iterator[Document]:
+    """Every visible file under ``root``, sniffed: text is read whatever its
+    name (Debian's licence files have no extension), binary or non-UTF-8 files
+    become marked documents that the validity stage rejects and the ledger
+    lists. Hidden files and folders (``.git``) are skipped."""
+    root = Path(root)
+    for path in visible_files(root):
+        yield decode(path.read_bytes(), str(path.relative_to(root)), str(root))
+
+
 def read_jsonl(
     path: str | Path, text_field: str = "text", id_field: str | None = "id"
 ) -> Iterator[Document]:
-    """One document per JSON line; a malformed line becomes a marked document."""
+    """One document per JSON line; a malformed line becomes a marked document.
+
+    An id used twice in the file is an error naming the file and both lines.
+    """
     path = Path(path)
+    first_line: dict[str, int] = {}
     with path.open("rb") as f:
         for n, raw in enumerate(f, start=1):
             doc_id = f"{path.name}:{n}"
@@ -86,6 +107,12 @@ def read_jsonl(
                 continue
             if id_field and id_field in record:
                 doc_id = str(record[id_field])
+                if doc_id in first_line:
+                    raise ValueError(
+                        f"{path}:{n}: duplicate id {doc_id!r} (first on line "
+                        f"{first_line[doc_id]}); ids must be unique"
+                    )
+                first_line[doc_id] = n
             meta = {k: v for k, v in record.items() if k not in (text_field, id_field)}
             yield Document(doc_id, record[text_field], str(path), meta)
 

@@ -32,7 +32,7 @@ import numpy as np
 from llm_from_scratch.data.dedup import MinHasher, dedup_lines, near_duplicate_clusters
 from llm_from_scratch.data.dedup import LineKeep, repeated_lines, shingle_hashes
 from llm_from_scratch.data.dedup import text_hash
-from llm_from_scratch.data.documents import Document
+from llm_from_scratch.data.documents import Document, visible_files
 from llm_from_scratch.data.filters import (
     QualityConfig,
     ValidityConfig,
@@ -128,18 +128,20 @@ class CurationConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CurationConfig:
-        """Build from plain data (parsed YAML/JSON); unknown keys are errors."""
+        """Build from plain data (parsed YAML/JSON); unknown keys are errors.
+
+        With the user's own data (``inputs`` or ``hf``), the book's default
+        corpus, the crawl and the noise injector are off unless the data names
+        them: a reader's corpus is curated as it is.
+        """
+        if data.get("inputs") or data.get("hf"):
+            data = {**USER_DATA_DEFAULTS, **data}
         return _from_dict(cls, data, "config")
 
     @classmethod
     def from_file(cls, path: str | Path) -> CurationConfig:
         """Read a YAML or JSON file as data (``yaml.safe_load``: nothing executed)."""
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: the config must be a mapping of settings")
-        return cls.from_dict(data)
+        return cls.from_dict(read_settings(path))
 
     def key(self) -> dict[str, Any]:
         """The settings that shape the output (no paths, workers or progress)."""
@@ -150,6 +152,25 @@ class CurationConfig:
             d.pop("hf")
         return d
 
+
+def read_settings(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML or JSON file (``yaml.safe_load``: data only)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML/JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the config must be a mapping of settings")
+    return data
+
+
+# What ``from_dict`` turns off when the config brings its own data.
+USER_DATA_DEFAULTS: dict[str, Any] = {"shakespeare": False, "crawl": None, "noise": None}
 
 _NESTED = {
     "crawl": CrawlConfig, "noise": NoiseConfig, "validity": ValidityConfig,
@@ -275,6 +296,31 @@ def _first_pass_all(
             yield from pool.imap(_work, batch, chunksize=4)
 
 
+def progress(
+    items: Iterable[Any], desc: str, unit: str, every: float = 10.0
+) -> Iterator[Any]:
+    """A progress bar on a terminal; in a log, one plain line every ``every``
+    seconds (and a last one) instead of thousands of carriage-return frames."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, desc=desc, unit=unit, file=sys.stderr)
+        return
+    import time
+
+    began = last = time.monotonic()
+    n = 0
+    for n, item in enumerate(items, start=1):
+        yield item
+        now = time.monotonic()
+        if now - last >= every:
+            last = now
+            print(f"{desc}: {n} {unit}s, {n / (now - began):.1f} {unit}/s",
+                  file=sys.stderr, flush=True)
+    print(f"{desc}: {n} {unit}s in {time.monotonic() - began:.1f} s",
+          file=sys.stderr, flush=True)
+
+
 # --- the report -----------------------------------------------------------------
 
 
@@ -379,21 +425,39 @@ def default_documents(config: CurationConfig) -> list[Document]:
     return docs
 
 
-def input_documents(config: CurationConfig) -> Iterator[Document]:
-    """Documents from ``config.inputs``, read by file type."""
-    from llm_from_scratch.data.documents import read_html_files, read_jsonl
-    from llm_from_scratch.data.documents import read_text_files, read_warc
+# How an input is read: a .jsonl file, a (gzipped) WARC, a folder of HTML
+# pages, any other file, or a folder of files of any name (sniffed as text).
+INPUT_KINDS = "*.jsonl, *.warc[.gz], a folder of *.html, or files of text"
 
+
+def check_inputs(config: CurationConfig) -> None:
+    """Fail before any work: every input exists, and a folder holds a file."""
     for item in config.inputs:
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"input {path} does not exist")
+        if path.is_dir() and not visible_files(path):
+            raise ValueError(f"input folder {path} holds no files (looked for "
+                             f"{INPUT_KINDS}, under **/*)")
+
+
+def input_documents(config: CurationConfig) -> Iterator[Document]:
+    """Documents from ``config.inputs``, read by file type."""
+    from llm_from_scratch.data.documents import read_folder, read_html_files
+    from llm_from_scratch.data.documents import read_jsonl, read_text_files
+    from llm_from_scratch.data.documents import read_warc
+
+    check_inputs(config)
+    for item in config.inputs:
+        path = Path(item)
         if path.suffix == ".jsonl":
             yield from read_jsonl(path)
         elif path.name.endswith((".warc", ".warc.gz")):
             yield from read_warc(path)
         elif path.is_dir() and any(path.glob("**/*.html")):
             yield from read_html_files(path)
+        elif path.is_dir():
+            yield from read_folder(path)
         else:
             yield from read_text_files(path)
 
@@ -412,16 +476,14 @@ def curate(
     if documents is None:
         # Chained lazily: files and streamed datasets are read as the first pass needs
         # them, so memory stays bounded by the pass's own state, not the input size.
-        for item in config.inputs:  # fail before any work, not midway through
-            if not Path(item).exists():
-                raise FileNotFoundError(f"input {item} does not exist")
+        check_inputs(config)  # fail before any work, not midway through
         hf_docs = config.hf.documents() if config.hf else ()
         documents = itertools.chain(
             default_documents(config), input_documents(config), hf_docs
         )
     funnel = _Funnel(config.examples_per_reason)
     spill_path, ledger_path = out / "pass1.jsonl", out / "ledger.jsonl"
-    seen_ids: set[str] = set()
+    seen_ids: dict[str, str] = {}  # id -> source it came from
     exact_seen: dict[str, str] = {}  # text hash -> id of the first document
     signatures: list[np.ndarray] = []
     spilled_ids: list[str] = []
@@ -431,16 +493,15 @@ def curate(
         for doc in docs:
             if doc.id in seen_ids:
                 raise ValueError(
-                    f"duplicate document id {doc.id!r}: ids must be unique"
+                    f"duplicate document id {doc.id!r} in {doc.source} (first in "
+                    f"{seen_ids[doc.id]}): ids must be unique"
                 )
-            seen_ids.add(doc.id)
+            seen_ids[doc.id] = doc.source
             yield doc
 
     outcomes = _first_pass_all(checked(documents), config)
     if config.progress:
-        from tqdm import tqdm
-
-        outcomes = tqdm(outcomes, desc="curate pass 1", unit="doc", file=sys.stderr)
+        outcomes = progress(outcomes, "curate pass 1", "doc")
     with open(spill_path, "w") as spill, open(ledger_path, "w") as ledger:
         for o in outcomes:
             before = _nbytes(o.doc.text) if o.stage == "validity" else None

@@ -263,8 +263,28 @@ class TokenShards:
                 f"only {self.num_tokens}"
             )
 
+    def locate(self, position: int) -> tuple[Path, int]:
+        """The shard file and the token offset in it of a stream position."""
+        i = int(np.searchsorted(self.offsets, position, side="right")) - 1
+        entry = self.manifest["shards"][i]
+        return self.manifest_path.parent / entry["file"], position - int(self.offsets[i])
+
+    def _check_ids(self, rows: np.ndarray, starts: Sequence[int]) -> None:
+        """A corrupt shard (an id outside the vocabulary) names itself here,
+        not as an IndexError deep inside the model's embedding."""
+        bad = np.argwhere((rows >= self.vocab_size) | (rows < 0))
+        if bad.size:
+            row, col = (int(v) for v in bad[0])
+            path, offset = self.locate(int(starts[row]) + col)
+            raise ValueError(
+                f"shard {path} holds token id {int(rows[row, col])} at token offset "
+                f"{offset}, outside the vocabulary [0, {self.vocab_size}): corrupt "
+                "shard, or a manifest for another tokenizer"
+            )
+
     def _batch(self, starts: Sequence[int], seq_len: int) -> tuple[torch.Tensor, ...]:
         rows = np.stack([self.tokens(s, s + seq_len + 1) for s in starts])
+        self._check_ids(rows, starts)
         xy = torch.from_numpy(rows)
         return xy[:, :-1].contiguous(), xy[:, 1:].contiguous()
 

@@ -6,8 +6,10 @@ stage therefore caches what it produces under one directory, keyed by the
 settings that produced it, so a later chapter can recompute it when missing
 and reuse it otherwise.
 
-* ``LLMFS_CACHE`` sets the directory (default: ``~/.cache/llm_from_scratch``;
-  the Makefile points it at ``.cache/`` inside the repository).
+* ``LLMFS_CACHE`` sets the directory. Without it: ``.cache/`` of the checkout
+  when the package runs from a source checkout (an editable install next to
+  the ``Makefile``, so ``make`` and the command line share one cache), else
+  ``~/.cache/llm_from_scratch`` (a regular install).
 * ``LLMFS_FULL=1`` switches experiments from the small CPU-minutes default to
   their full size.
 """
@@ -18,10 +20,28 @@ import os
 from pathlib import Path
 
 
+def checkout_root() -> Path | None:
+    """The source checkout the package runs from (its folder holds the
+    ``Makefile`` and ``pyproject.toml``), or None for a regular install."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / "Makefile").is_file() and (root / "pyproject.toml").is_file():
+        return root
+    return None
+
+
+def cache_root() -> Path:
+    """``$LLMFS_CACHE``, else the checkout's ``.cache/``, else the user cache."""
+    if os.environ.get("LLMFS_CACHE"):
+        return Path(os.environ["LLMFS_CACHE"]).expanduser()
+    checkout = checkout_root()
+    if checkout is not None:
+        return checkout / ".cache"
+    return Path.home() / ".cache" / "llm_from_scratch"
+
+
 def cache_dir(*parts: str) -> Path:
     """Return (and create) a directory under the book's cache root."""
-    root = os.environ.get("LLMFS_CACHE") or Path.home() / ".cache" / "llm_from_scratch"
-    path = Path(root).expanduser().joinpath(*parts)
+    path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
