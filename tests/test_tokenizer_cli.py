@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,10 @@ def test_train_streams_several_files(
     args = ["tokenizer", "train", *map(str, paths), "--vocab-size", "290", "-o",
             str(model)]
     assert main(args) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: no progress bars
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    streamed.clear()
+    assert main(args) == 0
     assert streamed == paths
     err = capsys.readouterr().err
     assert "counting" in err and "merges" in err  # the progress bars
@@ -91,23 +96,30 @@ def test_train_streams_several_files(
     assert train_bpe(paths, 290, BOOK_SPECIAL_TOKENS)[0] == vocab
 
 
-def test_errors(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="no such file"):
-        main(["tokenizer", "train", str(tmp_path / "missing.txt"),
-              "--vocab-size", "300", "-o", str(tmp_path / "x.tok")])
-    with pytest.raises(SystemExit, match="no such file"):
-        main(["tokenizer", "encode", "--input", str(tmp_path / "missing.txt")])
-    with pytest.raises(SystemExit, match="integers"):
-        main(["tokenizer", "decode", "--tokenizer", "book", "--ids", "1 two"])
+def _fails(args: list[str], match: str, capsys: pytest.CaptureFixture) -> None:
+    """A user error: exit code 2 and one ``error:`` line on stderr, no traceback."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and match in err and "Traceback" not in err
+
+
+def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _fails(["tokenizer", "train", str(tmp_path / "missing.txt"),
+            "--vocab-size", "300", "-o", str(tmp_path / "x.tok")], "no such file",
+           capsys)
+    _fails(["tokenizer", "encode", "--input", str(tmp_path / "missing.txt")],
+           "no such file", capsys)
+    _fails(["tokenizer", "decode", "--tokenizer", "book", "--ids", "1 two"],
+           "integers", capsys)
     with pytest.raises(SystemExit):
         main(["tokenizer"])  # a subcommand is required
+    assert "required" in capsys.readouterr().err
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("caf\u00e9 au lait".encode("latin-1"))
-    with pytest.raises(SystemExit, match="not valid UTF-8"):
-        main(["tokenizer", "train", str(latin1), "--vocab-size", "300", "-o",
-              str(tmp_path / "x.tok"), "-q"])
+    _fails(["tokenizer", "train", str(latin1), "--vocab-size", "300", "-o",
+            str(tmp_path / "x.tok"), "-q"], "not valid UTF-8", capsys)
     small = tmp_path / "small.txt"
     small.write_text("to be or not to be")
-    with pytest.raises(SystemExit, match="vocab_size must be >= 256"):
-        main(["tokenizer", "train", str(small), "--vocab-size", "100", "-o",
-              str(tmp_path / "x.tok"), "-q"])
+    _fails(["tokenizer", "train", str(small), "--vocab-size", "100", "-o",
+            str(tmp_path / "x.tok"), "-q"], "vocab_size must be >= 256", capsys)
+    assert not (tmp_path / "x.tok").exists()  # nothing half-written

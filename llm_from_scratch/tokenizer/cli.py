@@ -5,13 +5,16 @@
     echo "2514 387" | llm-from-scratch tokenizer decode --tokenizer my.tok
 
 ``--tokenizer book`` (the default) uses the book's cached tokenizer. Training
+takes text files, ``.jsonl`` files or a ``curate --out`` folder. Training
 and ``encode --input`` show a progress bar on a terminal; ``encode`` streams
-its input, so a file larger than memory can be encoded.
+its input in 1 MiB pieces, so a file larger than memory can be encoded.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import json
 import sys
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -25,32 +28,86 @@ from llm_from_scratch.tokenizer.train import train_bpe
 
 
 def _load(name: str) -> Tokenizer:
-    return book_tokenizer() if name == "book" else Tokenizer.load(name)
+    if name == "book":
+        return book_tokenizer()
+    if not Path(name).is_file():
+        raise FileNotFoundError(f"--tokenizer {name} does not exist")
+    return Tokenizer.load(name)
 
 
-def _file_lines(path: str) -> Iterator[str]:
-    """A file's lines, as written (no newline translation), with a progress bar."""
+CHUNK_BYTES = 1 << 20  # encode --input reads 1 MiB at a time, whatever the lines
+
+
+def _file_chunks(path: str, errors: str = "strict") -> Iterator[str]:
+    """A file's text in bounded pieces (a single 47 MB line never sits in memory
+    whole), with a progress bar on a terminal. Invalid UTF-8 is an error naming
+    the file and the byte offset, unless ``errors="replace"``."""
     if not Path(path).is_file():
-        raise SystemExit(f"error: no such file: {path}")
+        raise FileNotFoundError(f"no such file: {path}")
+    decoder = codecs.getincrementaldecoder("utf-8")(errors)
     size = Path(path).stat().st_size
     bar = tqdm(total=size, unit="B", unit_scale=True, disable=not sys.stderr.isatty())
-    with open(path, encoding="utf-8", newline="") as file, bar:
-        for line in file:
-            bar.update(len(line.encode("utf-8")))
-            yield line
+    offset = 0  # bytes handed to the decoder before this piece
+    with open(path, "rb") as file, bar:
+        while True:
+            raw = file.read(CHUNK_BYTES)
+            held = len(decoder.getstate()[0])  # an unfinished character, carried
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{path} is not valid UTF-8 at byte {offset - held + e.start}; "
+                    "--errors replace decodes it with U+FFFD"
+                ) from None
+            offset += len(raw)
+            bar.update(len(raw))
+            if text:
+                yield text
+            if not raw:
+                return
+
+
+def _training_texts(paths: list[Path]) -> Iterator[str]:
+    """Documents of text files, ``.jsonl`` files (their ``text`` field) and
+    ``curate`` output folders (their ``curated.jsonl``)."""
+    for path in paths:
+        if path.is_dir():
+            path = path / "curated.jsonl"
+        if path.suffix != ".jsonl":
+            yield path.read_text(encoding="utf-8")
+            continue
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    record = json.loads(line)
+                    if not isinstance(record, dict) or not isinstance(
+                        record.get("text"), str
+                    ):
+                        raise ValueError(f"{path}:{n} has no string field 'text'")
+                    yield record["text"]
+
+
+def _corpus_path(name: str) -> Path:
+    path = Path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir() and not (path / "curated.jsonl").is_file():
+        raise FileNotFoundError(f"{path} is a folder without curated.jsonl: give text "
+                                "files, .jsonl files or a `curate --out` folder")
+    return path
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    missing = [p for p in args.inputs if not Path(p).is_file()]
-    if missing:
-        raise SystemExit(f"error: no such file: {missing[0]}")
-    paths = [Path(p) for p in args.inputs]  # streamed, counted in parallel
-    try:
-        vocab, merges = train_bpe(
-            paths, args.vocab_size, args.special, args.pattern, progress=not args.quiet
-        )
-    except ValueError as err:  # not UTF-8, vocab_size too small or too large
-        raise SystemExit(f"error: {err}") from None
+    paths = [_corpus_path(p) for p in args.inputs]
+    if Path(args.output).is_dir():
+        raise IsADirectoryError(f"-o {args.output} is a folder; give a file name")
+    corpus: list[Path] | Iterator[str] = paths  # text files: streamed in parallel
+    if any(p.is_dir() or p.suffix == ".jsonl" for p in paths):
+        corpus = _training_texts(paths)
+    vocab, merges = train_bpe(  # ValueError: not UTF-8, vocab_size out of range
+        corpus, args.vocab_size, args.special, args.pattern,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
     tokenizer = Tokenizer.from_vocab(vocab, args.special, args.pattern)
     tokenizer.save(args.output)
     print(f"{len(merges)} merges, vocab_size {tokenizer.vocab_size} -> {args.output}")
@@ -63,7 +120,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if args.text is not None:
         texts: Iterable[str] = [args.text]
     elif args.input is not None:
-        texts = _file_lines(args.input)  # streamed: files larger than memory
+        texts = _file_chunks(args.input, args.errors)  # bounded memory
     else:
         texts = sys.stdin
     ids = iter(tokenizer.encode_iterable(texts, allowed_special=allowed))
@@ -81,7 +138,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     try:
         ids = [int(x) for x in raw.split()]
     except ValueError:
-        raise SystemExit("error: ids must be whitespace-separated integers") from None
+        raise ValueError("ids must be whitespace-separated integers") from None
     sys.stdout.write(tokenizer.decode(ids))
     return 0
 
@@ -111,5 +168,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--input", help="file to encode")
     encode.add_argument(
         "--ordinary", action="store_true", help="treat special-token text as text"
+    )
+    encode.add_argument(
+        "--errors", choices=("strict", "replace"), default="strict",
+        help="invalid UTF-8 in --input: an error (strict) or U+FFFD (replace)",
     )
     commands.choices["decode"].add_argument("--ids", help="ids (default: stdin)")
