@@ -81,7 +81,8 @@ class Attention(nn.Module):
         mask: Tensor | None,
         kv_cache: KVCache | None = None,
     ) -> Tensor:
-        """x (B, T, d_model) -> (B, T, d_model). ``mask`` None means plain causal."""
+        """x (B, T, d_model) -> (B, T, d_model). ``mask`` None means plain causal;
+        else boolean (T, Tk) or (B, 1, T, Tk), True where a query may attend."""
         B, T, _ = x.shape
         hd, H, Hkv = self.head_dim, self.n_heads, self.n_kv_heads
         q = self.wq(x).view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd)
@@ -101,6 +102,8 @@ class Attention(nn.Module):
             # matmul against that kv head, and no copies of k and v
             g = H // Hkv
             q = q.reshape(B, Hkv, g * T, hd)
-            out = scaled_dot_product_attention(q, k, v, mask.repeat(g, 1))
+            # (.., T, Tk) -> (.., g * T, Tk): query row j * T + t is slot t
+            tile = (1,) * (mask.dim() - 2) + (g, 1)
+            out = scaled_dot_product_attention(q, k, v, mask.repeat(*tile))
             out = out.view(B, H, T, hd)
         return self.wo(out.transpose(1, 2).reshape(B, T, H * hd))

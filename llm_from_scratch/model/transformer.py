@@ -16,6 +16,7 @@ from llm_from_scratch.model.attention import Attention, causal_mask
 from llm_from_scratch.model.config import ModelConfig
 from llm_from_scratch.model.kv_cache import KVCache
 from llm_from_scratch.model.layers import Embedding, FeedForward, Linear, RMSNorm
+from llm_from_scratch.model.moe import MoEFeedForward
 from llm_from_scratch.model.rope import RotaryEmbedding
 
 
@@ -36,7 +37,13 @@ class Block(nn.Module):
             c.d_model, c.n_heads, c.n_kv_heads, c.n_layers, c.fast, layer_idx
         )
         self.ffn_norm = RMSNorm(c.d_model, c.norm_eps)
-        self.feed_forward = FeedForward(c.d_model, c.ffn_hidden, c.n_layers)
+        if c.moe_experts:  # routed experts (model/moe.py) instead of one SwiGLU
+            self.feed_forward: nn.Module = MoEFeedForward(
+                c.d_model, c.ffn_hidden, c.moe_experts, c.moe_top_k, c.n_layers,
+                c.moe_capacity_factor,
+            )
+        else:
+            self.feed_forward = FeedForward(c.d_model, c.ffn_hidden, c.n_layers)
 
     def forward(
         self,
@@ -72,18 +79,27 @@ class Transformer(nn.Module):
         self.rope = RotaryEmbedding(
             c.head_dim, c.max_positions, c.rope_theta, c.rope_scaling
         )
+        # MoE: the summed load-balancing loss of the last forward (else None)
+        self.aux_loss: Tensor | None = None
+        if c.mup_base_width is not None:
+            from llm_from_scratch.model.mup import apply_mup_init
+
+            apply_mup_init(self)
 
     def forward(
         self,
         idx: Tensor,
         positions: Tensor | None = None,
         kv_cache: KVCache | None = None,
+        attn_mask: Tensor | None = None,
     ) -> Tensor:
         """Logits for every position.
 
         ``positions`` (T,) or (B, T) overrides the rotary positions (default: the
         slot in the sequence, continuing after what ``kv_cache`` holds); the causal
-        mask always follows slot order.
+        mask follows slot order unless ``attn_mask`` replaces it: boolean
+        (B, 1, T, Tk), True where a query may attend a key, Tk the keys held after
+        this step (batched serving uses it for rows of different lengths).
         """
         if idx.dim() != 2:
             raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
@@ -106,13 +122,28 @@ class Transformer(nn.Module):
                 positions.dim() == 2
             ):  # (B, T, d/2) -> (B, 1, T, d/2): same for all heads
                 cos, sin = cos[:, None], sin[:, None]
-        mask = None if start == 0 else causal_mask(T, start, idx.device)
+        if attn_mask is None:
+            mask = None if start == 0 else causal_mask(T, start, idx.device)
+        elif attn_mask.dtype != torch.bool or (
+            attn_mask.dim() != 4 or attn_mask.shape[:3] != (B, 1, T)
+        ):
+            raise ValueError(
+                f"attn_mask must be boolean of shape ({B}, 1, {T}, Tk), "
+                f"got {attn_mask.dtype} {tuple(attn_mask.shape)}"
+            )
+        else:
+            mask = attn_mask.to(idx.device)
         h = self.tok_embeddings(idx)
         for layer in self.layers:
             h = layer(h, cos, sin, mask, kv_cache)
         if kv_cache is not None:
             kv_cache.advance(T)
-        return self.output(self.norm(h))
+        if self.config.moe_experts:
+            self.aux_loss = sum(layer.feed_forward.aux_loss for layer in self.layers)
+        logits = self.output(self.norm(h))
+        if self.config.mup_base_width is not None:  # muP readout multiplier 1/m
+            logits = logits * (self.config.mup_base_width / self.config.d_model)
+        return logits
 
     def init_kv_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
         """An empty cache on the model's device and dtype (capacity: max positions)."""
