@@ -8,6 +8,8 @@ const box = document.getElementById("message");
 const send = document.getElementById("send");
 const statusLine = document.getElementById("status");
 let messages = [];
+// "/?seed=N" makes the replies reproducible (the browser test uses it)
+const seed = new URLSearchParams(window.location.search).get("seed");
 
 function bubble(role, text) {
   const div = document.createElement("div");
@@ -41,6 +43,12 @@ async function* sseEvents(body) {
   }
 }
 
+function request() {
+  const body = { messages: messages, stream: true, max_tokens: 64, temperature: 0.8 };
+  if (seed !== null) body.seed = Number(seed);
+  return body;
+}
+
 async function ask(text) {
   messages.push({ role: "user", content: text });
   bubble("user", text);
@@ -50,15 +58,23 @@ async function ask(text) {
   send.disabled = true;
   statusLine.textContent = "generating...";
   try {
-    const response = await fetch("/v1/chat/completions", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ messages: messages, stream: true, max_tokens: 64,
-                             temperature: 0.8 }),
-    });
-    if (!response.ok) {
-      const err = await response.json();
-      throw new Error(err.error ? err.error.message : response.statusText);
+    let response;
+    for (;;) {
+      response = await fetch("/v1/chat/completions", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(request()),
+      });
+      if (response.ok) break;
+      const err = (await response.json()).error || { message: response.statusText };
+      // too long for the model's context: forget the oldest exchange, as the
+      // terminal chat does, while one is left to forget
+      if (err.code === "context_length_exceeded" && messages.length > 2) {
+        messages.splice(0, 2);
+        statusLine.textContent = "context full: oldest exchange forgotten";
+        continue;
+      }
+      throw new Error(err.message);
     }
     for await (const chunk of sseEvents(response.body)) {
       const delta = chunk.choices.length ? chunk.choices[0].delta : {};
@@ -75,7 +91,7 @@ async function ask(text) {
       messages.pop();  // keep user/assistant alternating
       reply.textContent = "(empty reply)";
     }
-    statusLine.textContent = "ready";
+    if (statusLine.textContent === "generating...") statusLine.textContent = "ready";
   } catch (e) {
     messages.pop();
     reply.className = "msg error";
