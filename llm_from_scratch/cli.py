@@ -22,6 +22,7 @@ STAGE_CLIS: list[str] = [
     "llm_from_scratch.train.cli",
     "llm_from_scratch.parallel.cli",
     "llm_from_scratch.align.cli",
+    "llm_from_scratch.align.recipe_cli",
     "llm_from_scratch.eval.cli",
     "llm_from_scratch.serve.cli",
 ]
