@@ -172,12 +172,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if info.get("version") != VERSION:
         raise ValueError(f"{path} has checkpoint version {info.get('version')}, "
                          f"this code reads version {VERSION}")
-    model_state = load_file(str(path / "model.safetensors"))
+    model_state = _load_tensors(path / "model.safetensors")
     optimizer_state = None
     if info["optimizer"] is not None:
-        tensors = load_file(str(path / "optimizer.safetensors"))
+        tensors = _load_tensors(path / "optimizer.safetensors")
         optimizer_state = _optimizer_state(tensors, info["optimizer"])
-    rng = load_file(str(path / "rng.safetensors"))
+    rng = _load_tensors(path / "rng.safetensors")
     return Checkpoint(
         step=info["step"],
         model_state=model_state,
@@ -187,6 +187,39 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         rng_states=rng,
         metadata=info["metadata"],
     )
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file; a missing, truncated or corrupt one names itself."""
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file {path} is missing")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # SafetensorError (not an OSError) on a damaged file
+        raise ValueError(f"checkpoint file {path} is truncated or corrupt "
+                         f"({type(e).__name__}: {e})") from e
+
+
+def remove_temporaries(out_dir: str | Path) -> list[Path]:
+    """Clean up after a save killed midway; return the folders removed.
+
+    A ``.step_N.tmp-PID`` folder is an unfinished write: deleted. A
+    ``.step_N.old-PID`` folder is a complete checkpoint moved aside to be
+    replaced: put back when ``step_N`` is missing, else deleted. Only call it
+    when no other process is saving into ``out_dir``.
+    """
+    root = Path(out_dir) / "checkpoints"
+    removed = sorted(root.glob(".step_*.tmp-*"))
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    for path in sorted(root.glob(".step_*.old-*")):
+        target = root / path.name[1:].rsplit(".old-", 1)[0]
+        if target.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        else:
+            os.replace(path, target)
+    return removed
 
 
 def restore_model(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -108,6 +108,63 @@ def shakespeare_bytes() -> tuple[Path, Path]:
     return train, val
 
 
+def manifest_tokenizer(manifest_path: str | Path) -> Any:
+    """The tokenizer a shard manifest records (``curate --tokenizer``), or None.
+
+    ``metadata.tokenizer`` is ``"bytes"``, ``"book"`` or ``{"file", "sha256"}``
+    with the file relative to the manifest's folder; a file that is missing or
+    was replaced since (another checksum) is an error naming it.
+    """
+    import hashlib
+    import json
+
+    manifest_path = Path(manifest_path)
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read the shard manifest {manifest_path}: {e}") from e
+    record = manifest.get("metadata", {}).get("tokenizer") if isinstance(
+        manifest, dict) else None
+    if record == "bytes":
+        return ByteTokenizer()
+    if record == "book":
+        from llm_from_scratch.tokenizer import book_tokenizer
+
+        return book_tokenizer()
+    if not isinstance(record, dict) or "file" not in record:
+        return None
+    from llm_from_scratch.tokenizer import Tokenizer
+
+    path = (manifest_path.parent / record["file"]).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{manifest_path} names the tokenizer {path}, which is missing"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if record.get("sha256") not in (None, digest):
+        raise ValueError(f"the tokenizer {path} is not the one {manifest_path} was "
+                         "made with (SHA-256 differs)")
+    return Tokenizer.load(path)
+
+
+def run_tokenizer(config: TrainConfig) -> Any:
+    """The tokenizer of a run's data (what ``sample`` and ``chat`` decode with)."""
+    if config.data == "book":
+        from llm_from_scratch.tokenizer import book_tokenizer
+
+        return book_tokenizer()
+    if config.data == "bytes":
+        return ByteTokenizer()
+    tok = manifest_tokenizer(config.val_manifest)  # type: ignore[arg-type]
+    if tok is None:
+        raise ValueError(
+            f"cannot tell which tokenizer made {config.val_manifest}: its metadata "
+            "names none (shards written by `curate --shards` record it); pass "
+            "--tokenizer FILE"
+        )
+    return tok
+
+
 def open_data(config: TrainConfig) -> TrainData:
     """The run's data: the book's shards, Shakespeare as bytes, or two manifests."""
     from llm_from_scratch.data import TokenShards
@@ -127,8 +184,13 @@ def open_data(config: TrainConfig) -> TrainData:
         train = TokenShards(config.train_manifest)
         val = TokenShards(config.val_manifest)
         meta = val.manifest.get("metadata", {})
-        tokenizer = ByteTokenizer() if meta.get("tokenizer") == "bytes" else None
+        tokenizer = manifest_tokenizer(val.manifest_path)
         bpt = config.bytes_per_token or meta.get("bytes_per_token")
+        if tokenizer is not None and tokenizer.vocab_size != val.vocab_size:
+            raise ValueError(
+                f"the tokenizer of {val.manifest_path} has {tokenizer.vocab_size} "
+                f"tokens but the manifest says vocab_size {val.vocab_size}"
+            )
     if train.vocab_size != val.vocab_size:
         raise ValueError(
             f"train vocab_size {train.vocab_size} != val vocab_size {val.vocab_size}"
