@@ -114,32 +114,33 @@ def chat_session(
     return replies
 
 
-def _reply(
-    model: nn.Module, tok: ChatTokenizer, prompt: list[int], settings: ChatSettings,
-    generator: torch.Generator,
-) -> str:
-    stop = tok.special_tokens[END]
-    tokens = model.stream(
-        torch.tensor([prompt]), settings.max_new_tokens, settings.temperature,
-        settings.top_k, settings.top_p, [stop], generator,
-    )
-    return "".join(stream_text(tok, tokens, stop)).strip()
-
-
 def batch_replies(
     model: nn.Module, tok: ChatTokenizer, prompts: Iterable[str],
-    settings: ChatSettings,
+    settings: ChatSettings, max_batch_size: int = 8,
 ) -> list[str]:
     """One reply per non-blank prompt, each a fresh one-turn conversation.
 
-    Every reply is sampled with its own generator seeded ``settings.seed``, so a
-    prompt gets the same reply whatever else is in the file, and the same as the
-    first reply of an interactive chat with that seed. A prompt too long for the
-    context gets ``(cannot answer: ...)`` in its place, so the lines stay aligned.
+    The prompts share the model through the Serving chapter's continuous batcher
+    (up to ``max_batch_size`` decoded together). Every reply is sampled with its
+    own generator seeded ``settings.seed``, so a prompt gets the same reply
+    whatever else is in the file, and the same as the first reply of an
+    interactive chat with that seed. A prompt too long for the context gets
+    ``(cannot answer: ...)`` in its place, so the lines stay aligned.
     """
+    # the command line is the front door to every stage, so it may use the
+    # serving engine (imported here: nothing else in align depends on serve)
+    from llm_from_scratch.serve.batcher import ContinuousBatcher, SamplingParams
+
+    stop = tok.special_tokens[END]
     budget = model.config.max_positions - settings.max_new_tokens
     system = [Message("system", settings.system)] if settings.system else []
-    replies = []
+    params = SamplingParams(
+        max_tokens=settings.max_new_tokens, temperature=settings.temperature,
+        top_p=1.0 if settings.top_p is None else settings.top_p,
+        top_k=settings.top_k, stop_token_ids=(stop,), seed=settings.seed,
+    )
+    batcher = ContinuousBatcher(model, max_batch_size=max_batch_size)
+    replies: list[object] = []
     for line in prompts:
         if not line.strip():
             continue
@@ -150,9 +151,13 @@ def batch_replies(
         except ValueError as e:
             replies.append(f"(cannot answer: {e})")
             continue
-        generator = torch.Generator().manual_seed(settings.seed)
-        replies.append(_reply(model, tok, ids, settings, generator))
-    return replies
+        replies.append(batcher.submit(ids, params))
+    batcher.run_until_idle()
+    return [
+        r if isinstance(r, str)
+        else "".join(stream_text(tok, r.result(), stop)).strip()
+        for r in replies
+    ]
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
