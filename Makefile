@@ -92,8 +92,11 @@ book: setup mathjax tex
 	$(PY) tools/check_pdf.py _build/latex
 	@echo "HTML: _build/html/index.html   PDF: _build/latex/book.pdf"
 
+# make lab PORT=8890 NO_BROWSER=1 (or LAB_ARGS="--no-browser ..."); as root (a
+# container) it passes --allow-root, which Jupyter otherwise demands.
 lab: setup
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab chapters $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  $(if $(PORT),--port=$(PORT)) $(if $(NO_BROWSER),--no-browser) $(LAB_ARGS)
 
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
