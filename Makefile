@@ -84,12 +84,14 @@ pdf: setup tex
 	rm -rf _build
 	$(JB) --builder pdflatex
 	$(PY) tools/check_pdf.py _build/latex
+	$(PY) tools/book_report.py _build/latex
 
 book: setup mathjax tex
 	rm -rf _build
 	$(JB) --builder html
 	$(JB) --builder pdflatex
 	$(PY) tools/check_pdf.py _build/latex
+	$(PY) tools/book_report.py _build/latex _build/html
 	@echo "HTML: _build/html/index.html   PDF: _build/latex/book.pdf"
 
 # make lab PORT=8890 NO_BROWSER=1 (or LAB_ARGS="--no-browser ..."); as root (a

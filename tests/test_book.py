@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def _failing_book(tmp_path: Path) -> Path:
     }
     (book / "chapters" / "99_broken.ipynb").write_text(json.dumps(nb))
     (book / "index.md").write_text("# Index\n")
+    shutil.copytree(ROOT / "book" / "_ext", book / "book" / "_ext")  # local extensions
     config = (ROOT / "_config.yml").read_text()
     config = config.replace("bibtex_bibfiles:\n  - book/references.bib\n", "")
     (book / "_config.yml").write_text(config)

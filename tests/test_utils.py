@@ -71,3 +71,126 @@ def test_console_script_help():
     )
     assert result.returncode == 0, result.stderr
     assert "usage: llm-from-scratch" in result.stdout
+
+
+# --- book helpers: tables, show(), figure formats ---------------------------------
+
+def test_markdown_table_is_a_pipe_table_that_myst_parses_as_a_table():
+    from docutils.core import publish_doctree
+    from IPython.display import Markdown
+    from myst_parser.docutils_ import Parser
+
+    from llm_from_scratch.utils import markdown_table
+
+    out = markdown_table([["a|b", 1.5], ["c", 2]], ["name", "value"], align=[None, "right"])
+    assert isinstance(out, Markdown)
+    assert out.data.splitlines() == [
+        "| name | value |", "|---|---:|", "| a\\|b | 1.5 |", "| c | 2 |",
+    ]
+    tree = publish_doctree(out.data, parser=Parser())
+    tables = list(tree.findall(lambda n: n.tagname == "table"))
+    assert len(tables) == 1
+    cells = [e.astext() for e in tables[0].findall(lambda n: n.tagname == "entry")]
+    assert cells == ["name", "value", "a|b", "1.5", "c", "2"]
+
+
+@pytest.mark.parametrize(
+    "rows,headers,align,message",
+    [
+        ([[1, 2]], ["a"], None, "row 0 has 2 cells for 1 columns"),
+        ([], [], None, "at least one column"),
+        ([[1]], ["a"], ["middle"], "align entry 'middle'"),
+        ([[1]], ["a"], [None, None], "align has 2 entries"),
+        ([["x\ny"]], ["a"], None, "newline"),
+    ],
+)
+def test_markdown_table_rejects_bad_shapes(rows, headers, align, message):
+    from llm_from_scratch.utils import markdown_table
+
+    with pytest.raises(ValueError, match=message):
+        markdown_table(rows, headers, align)
+
+
+CHECKED = '''def f(x, n):
+    """Doc."""
+    # region checks
+    if n < 0:
+        raise ValueError("n")
+    # endregion
+    for _ in range(n):
+        # region checks
+        assert x
+        # endregion
+        x = x + 1
+    return x
+'''
+
+
+def test_hide_checks_replaces_each_region_by_one_line_at_its_indent():
+    from llm_from_scratch.utils import hide_checks
+
+    shown = hide_checks(CHECKED)
+    assert "raise ValueError" not in shown and "assert x" not in shown
+    lines = shown.splitlines()
+    assert lines[2] == "    ...  # argument checks (see the package source)"
+    assert lines[4] == "        ...  # argument checks (see the package source)"
+    assert "return x" in shown
+    namespace: dict = {}
+    exec(compile(shown, "<shown>", "exec"), namespace)  # the elided code still parses
+    assert namespace["f"](1, 2) == 3
+
+
+@pytest.mark.parametrize(
+    "code,message",
+    [
+        ("# region checks\nx = 1\n", "never closed"),
+        ("x = 1\n# endregion\n", "without"),
+        ("# region checks\n# region checks\n# endregion\n", "nested"),
+    ],
+)
+def test_hide_checks_rejects_unbalanced_markers(code, message):
+    from llm_from_scratch.utils import hide_checks
+
+    with pytest.raises(ValueError, match=message):
+        hide_checks(code)
+
+
+def test_show_hides_checks_and_optionally_the_docstring(tmp_path, monkeypatch):
+    import importlib
+
+    from llm_from_scratch.utils import show
+
+    (tmp_path / "checked_mod.py").write_text(CHECKED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = importlib.import_module("checked_mod").f
+    default = show(f).data
+    assert default.startswith("```python\ndef f(x, n):") and default.endswith("```")
+    assert '"""Doc."""' in default and "raise ValueError" not in default
+    bare = show(f, docstring=False).data
+    assert '"""Doc."""' not in bare and "for _ in range(n):" in bare
+    assert "raise ValueError" in show(f, checks=True).data
+
+
+def test_use_book_style_asks_ipython_for_png_and_pdf(monkeypatch):
+    import matplotlib as mpl
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from llm_from_scratch.utils import use_book_style
+
+    shell = InteractiveShell.instance()
+    try:
+        use_book_style()
+        formatters = shell.display_formatter.formatters
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        png = formatters["image/png"](fig)
+        pdf = formatters["application/pdf"](fig)
+        plt.close(fig)
+        assert png is not None and pdf is not None
+        assert (pdf if isinstance(pdf, bytes) else pdf.encode())[:4] in (b"%PDF", b"JVBE")
+        assert mpl.rcParams["savefig.dpi"] >= 200
+        assert mpl.rcParams["figure.dpi"] * 2 >= 200  # retina PNG: twice figure.dpi
+    finally:
+        InteractiveShell.clear_instance()

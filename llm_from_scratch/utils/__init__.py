@@ -1,16 +1,20 @@
-"""Small shared helpers: seeding, device detection, cache paths, plot style."""
+"""Small shared helpers: seeding, device detection, cache paths, plot style, tables."""
 
 from llm_from_scratch.utils.device import detect_device, environment_report
 from llm_from_scratch.utils.paths import cache_dir, full_size
 from llm_from_scratch.utils.plotting import use_book_style
 from llm_from_scratch.utils.seed import seed_everything
-from llm_from_scratch.utils.show import show, source
+from llm_from_scratch.utils.show import hide_checks, show, source
+from llm_from_scratch.utils.tables import markdown_table, pipe_table
 
 __all__ = [
     "cache_dir",
     "detect_device",
     "environment_report",
     "full_size",
+    "hide_checks",
+    "markdown_table",
+    "pipe_table",
     "seed_everything",
     "show",
     "source",
