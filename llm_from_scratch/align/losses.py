@@ -49,8 +49,10 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
 def sft_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy averaged over the learned (non-IGNORE) targets only."""
     valid = targets != IGNORE
+    # region checks
     if not bool(valid.any()):
         raise ValueError("sft_loss: every target is IGNORE (nothing to learn)")
+    # endregion
     return -token_logprobs(logits, targets).sum() / valid.sum()
 
 
@@ -95,8 +97,10 @@ def dpo_loss(
     ``-log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l)))``: a Bradley-Terry loss
     whose reward is the policy's log-ratio to the frozen reference.
     """
+    # region checks
     if beta <= 0:
         raise ValueError(f"beta must be > 0, got {beta}")
+    # endregion
     chosen = beta * (policy_chosen - ref_chosen)
     rejected = beta * (policy_rejected - ref_rejected)
     loss = -F.logsigmoid(chosen - rejected).mean()
@@ -129,10 +133,12 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     row). The group mean replaces PPO's learned value baseline; a group whose
     samples all score the same gets advantage 0 and so teaches nothing.
     """
+    # region checks
     if rewards.dim() != 2 or rewards.shape[1] < 2:
         raise ValueError(
             f"rewards must be [groups, samples>=2], got {tuple(rewards.shape)}"
         )
+    # endregion
     mean = rewards.mean(1, keepdim=True)
     std = rewards.std(1, keepdim=True)
     return (rewards - mean) / (std + eps)
@@ -152,8 +158,10 @@ def clipped_surrogate(
     so one batch of samples cannot push the policy far. ``advantages`` is per
     sequence ``[B]`` (broadcast over tokens) or per token ``[B, T]``.
     """
+    # region checks
     if not 0 < clip < 1:
         raise ValueError(f"clip must be in (0, 1), got {clip}")
+    # endregion
     if advantages.dim() == 1:
         advantages = advantages[:, None]
     ratio = torch.exp(logp - old_logp)

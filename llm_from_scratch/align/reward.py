@@ -43,8 +43,10 @@ class RewardModel(nn.Module):
         nn.init.zeros_(self.backbone.output.bias)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # region checks
         if bool((lengths < 1).any()) or bool((lengths > ids.shape[1]).any()):
             raise ValueError(f"lengths must be in [1, {ids.shape[1]}], got {lengths}")
+        # endregion
         values = self.backbone(ids).squeeze(-1)  # [B, T]
         return values.gather(1, (lengths - 1)[:, None]).squeeze(1)
 

@@ -50,11 +50,13 @@ def sft_train(
     pad_id: int,
 ) -> list[dict[str, float]]:
     """Fine-tune ``model`` in place on ``examples``; return the per-step history."""
+    # region checks
     if not examples:
         raise ValueError("sft_train needs at least one example")
     unlearnable = [i for i, e in enumerate(examples) if not any(e.mask[1:])]
     if unlearnable:
         raise ValueError(f"examples {unlearnable[:5]} have no assistant token to learn")
+    # endregion
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     model.train()

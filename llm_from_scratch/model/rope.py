@@ -103,16 +103,19 @@ class RotaryEmbedding(nn.Module):
 
     def window(self, start: int, length: int) -> tuple[Tensor, Tensor]:
         """cos and sin (length, d/2) for positions start, ..., start + length - 1."""
+        # region checks
         if start < 0 or start + length > self.max_positions:
             raise ValueError(
                 f"positions {start}..{start + length - 1} exceed the rotary cache of "
                 f"{self.max_positions} positions (ModelConfig.max_positions); raise "
                 "max_seq_len or set rope_scaling"
             )
+        # endregion
         return self.cos[start : start + length], self.sin[start : start + length]
 
     def forward(self, positions: Tensor) -> tuple[Tensor, Tensor]:
         """cos and sin of shape positions.shape + (d/2,)."""
+        # region checks
         if positions.dtype not in (torch.int32, torch.int64):
             raise TypeError(f"positions must be integers, got {positions.dtype}")
         if positions.numel() and (
@@ -123,4 +126,5 @@ class RotaryEmbedding(nn.Module):
                 f"(ModelConfig.max_positions), got [{int(positions.min())}, "
                 f"{int(positions.max())}]; raise max_seq_len or set rope_scaling"
             )
+        # endregion
         return self.cos[positions], self.sin[positions]

@@ -74,8 +74,10 @@ def ring_reduce_scatter(tensor: torch.Tensor) -> torch.Tensor:
     steps chunk ``r`` has passed through every rank.
     """
     rank, world = dist.get_rank(), dist.get_world_size()
+    # region checks
     if tensor.numel() % world:
         raise ValueError(f"numel {tensor.numel()} is not divisible by {world} ranks")
+    # endregion
     chunks = [c.clone() for c in tensor.reshape(world, -1)]
     incoming = torch.empty_like(chunks[0])
     for step in range(world - 1):

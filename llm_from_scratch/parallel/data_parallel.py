@@ -63,8 +63,10 @@ class DataParallel(nn.Module):
 
     def __init__(self, module: nn.Module, bucket_mb: float = 1.0) -> None:
         super().__init__()
+        # region checks
         if not dist.is_initialized():
             raise RuntimeError("DataParallel needs torch.distributed to be initialised")
+        # endregion
         self.module = module
         self.world_size = dist.get_world_size()
         broadcast_module(module)

@@ -110,8 +110,10 @@ class PipelineStage(nn.Module):
 
 def schedule_ops(schedule: str, stage: int, n_stages: int, n_micro: int) -> list:
     """The order of ("F", i) and ("B", i) operations on one stage."""
+    # region checks
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    # endregion
     if schedule == "gpipe":
         return [("F", i) for i in range(n_micro)] + [("B", i) for i in range(n_micro)]
     warmup = min(n_stages - stage - 1, n_micro)
@@ -143,8 +145,10 @@ def pipeline_step(
     embeddings the stages' gradients must be zero before it.
     """
     rank, world = dist.get_rank(), dist.get_world_size()
+    # region checks
     if x.shape[0] % n_micro:
         raise ValueError(f"batch {x.shape[0]} is not divisible by n_micro={n_micro}")
+    # endregion
     xs, ys = x.chunk(n_micro), y.chunk(n_micro)
     mb = xs[0].shape[0]
     shape = hidden_shape or (mb, x.shape[1], _width(stage))

@@ -23,6 +23,7 @@ def cross_entropy(
     count. Like ``F.cross_entropy``, a batch where every target is ignored gives
     NaN (0 / 0) rather than a silent zero.
     """
+    # region checks
     if logits.ndim < 1 or logits.shape[:-1] != targets.shape:
         raise ValueError(
             f"logits {tuple(logits.shape)} must be targets {tuple(targets.shape)} "
@@ -30,9 +31,11 @@ def cross_entropy(
         )
     if targets.dtype not in (torch.int64, torch.int32):
         raise TypeError(f"targets must be int64/int32 ids, got {targets.dtype}")
+    # endregion
     vocab = logits.shape[-1]
     targets = targets.reshape(-1).long()
     keep = targets != ignore_index
+    # region checks
     # Under torch.compile this data-dependent check would split the graph; an
     # out-of-range id then fails in ``gather`` below instead (never silently).
     if not torch.compiler.is_compiling():
@@ -42,6 +45,7 @@ def cross_entropy(
                 f"target id {int(targets[bad][0])} is outside [0, {vocab}) "
                 f"and is not ignore_index={ignore_index}"
             )
+    # endregion
     logits = logits.reshape(-1, vocab).float()
     row_max = logits.max(dim=-1, keepdim=True).values.detach()
     shifted = logits - row_max

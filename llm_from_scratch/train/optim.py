@@ -50,6 +50,7 @@ class AdamW(torch.optim.Optimizer):
         weight_decay: float = 0.01,
         foreach: bool | None = None,
     ) -> None:
+        # region checks
         if not lr >= 0:
             raise ValueError(f"lr must be >= 0, got {lr}")
         if not all(0.0 <= b < 1.0 for b in betas) or len(betas) != 2:
@@ -58,6 +59,7 @@ class AdamW(torch.optim.Optimizer):
             raise ValueError(f"eps must be > 0, got {eps}")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        # endregion
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
         # How the update is executed, not what it computes: kept out of the
@@ -73,8 +75,10 @@ class AdamW(torch.optim.Optimizer):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             for p in params:
+                # region checks
                 if p.grad.is_sparse:
                     raise RuntimeError("AdamW does not support sparse gradients")
+                # endregion
                 state = self.state[p]
                 if not state:
                     state["step"] = torch.tensor(0.0)
@@ -157,8 +161,10 @@ def param_groups(
     (shifts, not capacities) or embeddings (rows of rare tokens get few
     gradients, and decay would erase them). Tied weights appear once.
     """
+    # region checks
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    # endregion
     exempt: set[int] = set()
     for module in model.modules():
         is_embedding = _is_embedding(module)

@@ -29,6 +29,7 @@ def lr_at(
       ``total_steps``;
     * ``step >= total_steps``: stays at the floor.
     """
+    # region checks
     if step < 0:
         raise ValueError(f"step must be >= 0, got {step}")
     if not max_lr > 0:
@@ -41,6 +42,7 @@ def lr_at(
         )
     if not 0.0 <= min_lr_ratio <= 1.0:
         raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
+    # endregion
     min_lr = min_lr_ratio * max_lr
     if step < warmup_steps:
         return max_lr * (step + 1) / warmup_steps
