@@ -12,6 +12,11 @@ from typing import Any
 
 ROPE_SCALING_KINDS = ("linear", "ntk", "llama3")
 NORM_PLACEMENTS = ("pre", "post")
+# Fields added after checkpoints existed: to_dict omits them at these values.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "moe_experts": 0, "moe_top_k": 2, "moe_capacity_factor": None,
+    "mup_base_width": None,
+}
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -104,6 +109,12 @@ class ModelConfig:
     tie_embeddings: bool = False
     fast: bool = False
     norm_placement: str = "pre"
+    # mixture of experts (model/moe.py): 0 = the dense SwiGLU feed-forward
+    moe_experts: int = 0
+    moe_top_k: int = 2
+    moe_capacity_factor: float | None = None  # None = dropless
+    # muP (model/mup.py): None = standard parametrisation
+    mup_base_width: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "d_model", "n_layers", "n_heads", "max_seq_len"):
@@ -151,6 +162,30 @@ class ModelConfig:
                 f"norm_placement must be one of {NORM_PLACEMENTS}, "
                 f"got {self.norm_placement!r}"
             )
+        self._check_moe_mup()
+
+    def _check_moe_mup(self) -> None:
+        if isinstance(self.moe_experts, bool) or not isinstance(
+            self.moe_experts, int
+        ) or self.moe_experts < 0:
+            raise ValueError(
+                f"moe_experts must be an int >= 0, got {self.moe_experts!r}"
+            )
+        _positive_int("moe_top_k", self.moe_top_k)
+        if self.moe_experts and self.moe_top_k > self.moe_experts:
+            raise ValueError(
+                f"moe_top_k ({self.moe_top_k}) must be <= moe_experts "
+                f"({self.moe_experts})"
+            )
+        factor = self.moe_capacity_factor
+        if factor is not None and (
+            not isinstance(factor, (int, float)) or not factor > 0
+        ):
+            raise ValueError(
+                f"moe_capacity_factor must be > 0 or None, got {factor!r}"
+            )
+        if self.mup_base_width is not None:
+            _positive_int("mup_base_width", self.mup_base_width)
 
     @property
     def head_dim(self) -> int:
@@ -164,8 +199,13 @@ class ModelConfig:
         return int(self.max_seq_len * factor)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-safe values, for checkpoints."""
-        return asdict(self)
+        """Plain JSON-safe values, for checkpoints. The MoE and muP fields are
+        left out at their defaults, so older files and hashes stay unchanged."""
+        d = asdict(self)
+        for name, default in OPTIONAL_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:

@@ -16,6 +16,13 @@ from typing import Any
 
 DTYPES = ("float32", "bfloat16")
 PARALLEL = ("ddp", "fsdp")
+OPTIMIZERS = ("adamw", "muon")
+# Fields added after the book's runs were cached: to_dict leaves them out at
+# these values, so run keys (hashes of to_dict) and old files stay unchanged.
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "optimizer": "adamw", "moe_experts": 0, "moe_top_k": 2,
+    "moe_capacity_factor": None, "moe_aux_weight": 0.01, "mup_base_width": None,
+}
 
 
 @dataclass(frozen=True)
@@ -31,13 +38,20 @@ class TrainConfig:
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
     fast: bool = False
+    # mixture of experts (0 = dense) and muP (None = standard parametrisation)
+    moe_experts: int = 0
+    moe_top_k: int = 2
+    moe_capacity_factor: float | None = None
+    moe_aux_weight: float = 0.01
+    mup_base_width: int | None = None
     # data: "book" = the data chapter's shards; "bytes" = Shakespeare as raw
     # bytes (no tokenizer); "manifests" = the two shard manifests below
     data: str = "book"
     train_manifest: str | None = None
     val_manifest: str | None = None
     bytes_per_token: float | None = None
-    # optimisation
+    # optimisation ("muon": Muon for hidden matrices, AdamW for the rest)
+    optimizer: str = "adamw"
     batch_size: int = 32
     seq_len: int = 128
     grad_accum: int = 1
@@ -99,6 +113,17 @@ class TrainConfig:
             _in_range(self, "bytes_per_token", 0.0, math.inf, low_open=True)
         if self.dtype not in DTYPES:
             _fail("dtype", self.dtype, f"one of {DTYPES}")
+        if self.optimizer not in OPTIMIZERS:
+            _fail("optimizer", self.optimizer, f"one of {OPTIMIZERS}")
+        _at_least(self, 0, "moe_experts")
+        _at_least(self, 1, "moe_top_k")
+        if self.moe_experts and self.moe_top_k > self.moe_experts:
+            _fail("moe_top_k", self.moe_top_k, f"<= moe_experts={self.moe_experts}")
+        if self.moe_capacity_factor is not None:
+            _in_range(self, "moe_capacity_factor", 0.0, math.inf, low_open=True)
+        _in_range(self, "moe_aux_weight", 0.0, math.inf)
+        if self.mup_base_width is not None:
+            _at_least(self, 1, "mup_base_width")
         if self.parallel not in PARALLEL:
             _fail("parallel", self.parallel, f"one of {PARALLEL}")
         if self.device != "auto" and self.device.split(":")[0] not in (
@@ -126,7 +151,11 @@ class TrainConfig:
         return self.batch_size * self.seq_len * self.grad_accum
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for name, default in OPTIONAL_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

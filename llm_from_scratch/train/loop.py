@@ -100,7 +100,31 @@ def model_config(config: TrainConfig, vocab_size: int) -> Any:
         rope_theta=config.rope_theta,
         tie_embeddings=config.tie_embeddings,
         fast=config.fast,
+        moe_experts=config.moe_experts,
+        moe_top_k=config.moe_top_k,
+        moe_capacity_factor=config.moe_capacity_factor,
+        mup_base_width=config.mup_base_width,
     )
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over ``param_groups`` (the default), or Muon for the hidden matrices
+    with AdamW for the rest; with muP, hidden matrices get ``lr_scale = 1/m``."""
+    betas = (config.beta1, config.beta2)
+    if config.optimizer == "muon":
+        from llm_from_scratch.train.muon import Muon, muon_param_groups
+
+        groups = muon_param_groups(model, config.weight_decay)
+    else:
+        groups = param_groups(model, config.weight_decay)
+    if config.mup_base_width is not None:
+        from llm_from_scratch.model.mup import mup_param_groups
+
+        groups = mup_param_groups(model, groups)
+    if config.optimizer == "muon":
+        return Muon(groups, lr=config.lr, betas=betas, eps=config.eps,
+                    weight_decay=config.weight_decay)
+    return AdamW(groups, lr=config.lr, betas=betas, eps=config.eps)
 
 
 def resolve_device(config: TrainConfig, info: DistInfo) -> torch.device:
@@ -330,8 +354,7 @@ def training_loop(
     else:
         runner = model
     # after wrapping: FSDP replaces the parameters by sharded ones
-    optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
-                      betas=(config.beta1, config.beta2), eps=config.eps)
+    optimizer = build_optimizer(model, config)
     start, history = 0, []
     if resumed is not None:
         optimizer.load_state_dict(_shard_like(resumed.optimizer_state, optimizer))
@@ -361,8 +384,8 @@ def training_loop(
         step_began = time.perf_counter()
         lr = lr_at(step, max_lr=config.lr, total_steps=config.steps,
                    warmup_steps=config.warmup_steps, min_lr_ratio=config.min_lr_ratio)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for group in optimizer.param_groups:  # muP groups carry an lr_scale
+            group["lr"] = lr * group["lr_scale"] if "lr_scale" in group else lr
         loss_sum = 0.0
         for micro in range(config.grad_accum):
             g = step_generator(config.seed, info.rank, step, micro)
@@ -376,7 +399,11 @@ def training_loop(
                 with autocast(config, device):
                     logits = runner(x)
                 loss = loss_fn(logits, y) / config.grad_accum
-                loss.backward()
+                aux = getattr(model, "aux_loss", None)  # MoE load balancing
+                if aux is not None and config.moe_aux_weight:
+                    (loss + config.moe_aux_weight * aux / config.grad_accum).backward()
+                else:
+                    loss.backward()
             loss_sum += float(loss.detach())
         grad_norm = clip_grad_norm(model.parameters(), config.clip)
         if not math.isfinite(loss_sum) or not math.isfinite(grad_norm):
