@@ -86,6 +86,9 @@ def choice_picks(
 
 def _finish(task: str, per_item: dict[str, list[float]], n: int,
             skipped: list[tuple[str, str]]) -> TaskResult:
+    if n == 0:
+        first = f" (item {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise ValueError(f"task {task}: every item was skipped{first}")
     metrics = {k: (float(np.mean(v)), standard_error(v)) for k, v in per_item.items()}
     return TaskResult(task, n, metrics, per_item, skipped)
 
@@ -165,7 +168,7 @@ def generate_text(
     turn end ``<|end|>`` stops generation when the tokenizer has it."""
     specials = getattr(tok, "special_tokens", {})
     stop_ids = [specials["<|end|>"]] if "<|end|>" in specials else []
-    idx = torch.tensor([prompt])
+    idx = torch.tensor([prompt], device=next(model.parameters()).device)
     out = model.generate(idx, max_new_tokens, temperature=temperature,
                          stop_tokens=stop_ids, generator=generator)
     new = out[0, len(prompt):].tolist()

@@ -47,6 +47,8 @@ class BookLM(LM):
         elif tok is None:
             raise ValueError("pass tok= together with model=")
         self.model, self.tok = model.eval(), tok
+        if device and device.startswith("cuda") and not torch.cuda.is_available():
+            device = "cpu"  # lm_eval's CLI asks for cuda by default
         if device:
             self.model.to(device)
         self.batch_size = 32 if str(batch_size).startswith("auto") else int(batch_size)
