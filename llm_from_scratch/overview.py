@@ -93,10 +93,30 @@ def unigram_bits_per_byte(text: str) -> float:
     every language model in this book has to beat: a model that uses context
     needs fewer bits to encode each byte.
     """
+    # region checks
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    data = text.encode("utf-8")
-    if not data:
+    if not text:
         raise ValueError("text is empty: its entropy is undefined")
+    # endregion
+    data = text.encode("utf-8")
     total = len(data)
     return -sum(n / total * math.log2(n / total) for n in Counter(data).values())
+
+
+def conditional_entropy(data: bytes, order: int) -> float:
+    """H(X_t | the previous ``order`` bytes), in bits, from the counts in ``data``.
+
+    In-sample: the counts are taken on ``data`` and the cost is measured on the same
+    bytes, so for long contexts it measures memorisation, not prediction.
+    """
+    # region checks
+    if order < 0:
+        raise ValueError(f"order must be >= 0, got {order}")
+    if len(data) <= order:
+        raise ValueError(f"data has {len(data)} bytes; order {order} needs more")
+    # endregion
+    contexts = Counter(data[i - order:i] for i in range(order, len(data)))
+    grams = Counter(data[i - order:i + 1] for i in range(order, len(data)))
+    n = len(data) - order
+    return -sum(c / n * math.log2(c / contexts[g[:-1]]) for g, c in grams.items())

@@ -5,7 +5,12 @@ from collections import Counter
 
 import pytest
 
-from llm_from_scratch.overview import PIPELINE, draw_pipeline, unigram_bits_per_byte
+from llm_from_scratch.overview import (
+    PIPELINE,
+    conditional_entropy,
+    draw_pipeline,
+    unigram_bits_per_byte,
+)
 
 
 def test_uniform_bytes_cost_eight_bits():
@@ -70,3 +75,17 @@ def test_pipeline_figure_draws_every_stage():
     fig = draw_pipeline()
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {s.name for s in PIPELINE} <= texts
+
+
+def test_conditional_entropy_order_zero_is_the_unigram_entropy():
+    text = "abracadabra, said the wizard"
+    assert conditional_entropy(text.encode(), 0) == pytest.approx(unigram_bits_per_byte(text))
+
+
+def test_conditional_entropy_is_zero_when_the_context_decides():
+    assert conditional_entropy(b"ab" * 50, 1) == pytest.approx(0.0, abs=1e-12)
+    assert conditional_entropy(b"aabb" * 50, 1) == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="order"):
+        conditional_entropy(b"abc", -1)
+    with pytest.raises(ValueError, match="needs more"):
+        conditional_entropy(b"ab", 2)

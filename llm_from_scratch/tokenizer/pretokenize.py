@@ -193,8 +193,10 @@ def count_pretokens(
     pattern = resolve_pattern(pattern)
     specials = check_special_tokens(special_tokens)
     workers = default_workers() if num_workers is None else num_workers
+    # region checks
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"num_workers must be an int >= 1, got {num_workers!r}")
+    # endregion
     if isinstance(texts, str):
         chunks: Iterable[str] = [texts]
         if workers > 1 and len(texts) >= min_parallel_chars:

@@ -187,6 +187,7 @@ def train_bpe(
     counts the special tokens.
     """
     specials = check_special_tokens(special_tokens)
+    # region checks
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
         raise TypeError(f"vocab_size must be an int, got {vocab_size!r}")
     if vocab_size < 256 + len(specials):
@@ -194,17 +195,22 @@ def train_bpe(
             f"vocab_size must be >= 256 + {len(specials)} special tokens "
             f"= {256 + len(specials)}, got {vocab_size}"
         )
+    # endregion
     texts = _read_input(input, specials, progress)
     word_counts = count_pretokens(texts, pattern, specials, num_workers)
+    # region checks
     if not word_counts:
         raise ValueError("the training corpus is empty (no text outside specials)")
+    # endregion
     num_merges = vocab_size - 256 - len(specials)
     merges = bpe_merges(word_counts, num_merges, progress, on_merge)
+    # region checks
     if len(merges) < num_merges:
         raise ValueError(
             f"the corpus supports only {len(merges)} merges: vocab_size can be at "
             f"most {256 + len(merges) + len(specials)}, got {vocab_size}"
         )
+    # endregion
     vocab = {i: bytes([i]) for i in range(256)}
     for a, b in merges:
         vocab[len(vocab)] = a + b
