@@ -81,7 +81,11 @@ def test_tensors_round_trip(exported):
     np.testing.assert_array_equal(expected["blk.0.attn_q.weight"], wq)
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(tie_embeddings=True, n_kv_heads=4)])
+@pytest.mark.parametrize("kw", [
+    dict(),
+    dict(tie_embeddings=True, n_kv_heads=4),
+    dict(rope_theta=500000.0, rope_scaling={"kind": "linear", "factor": 2.0}),
+])
 def test_reload_gives_same_logits(tok, tmp_path, kw):
     model = small_model(tok.vocab_size, **kw)
     path = save_gguf(model, tok, tmp_path / "m.gguf")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import httpx
 import pytest
@@ -61,8 +62,18 @@ def model(tok):
 
 
 @pytest.fixture(scope="module")
-def server(model, tok):
-    with running_server(create_app(model, tok, model_name=NAME)) as url:
+def app(model, tok):
+    return create_app(model, tok, model_name=NAME)
+
+
+@pytest.fixture(scope="module")
+def app_batcher(app):
+    return app.state.batcher
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    with running_server(app) as url:
         yield url
 
 
@@ -172,6 +183,21 @@ def test_chat_stops_at_end_token(tok):
         done = c.completions.create(model=NAME, prompt="x", max_tokens=3,
                                     temperature=0)
         assert done.choices[0].text == "<|end|>" * 3
+
+
+def test_client_that_leaves_frees_its_row(server, app_batcher):
+    """Closing a stream cancels its request: the batcher stops decoding it."""
+    body = {"prompt": "Once", "max_tokens": 80, "stream": True}
+    steps = app_batcher.steps
+    with httpx.stream("POST", server + "/v1/completions", json=body,
+                      timeout=60) as r:
+        lines = r.iter_lines()
+        assert next(lines).startswith("data: ")
+    deadline = time.monotonic() + 30
+    while app_batcher.has_work and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not app_batcher.has_work
+    assert app_batcher.steps - steps < 80  # it did not run to max_tokens
 
 
 def _error(call):

@@ -1,4 +1,4 @@
-"""Export a checkpoint as one GGUF file, the format of llama.cpp (and Ollama, LM Studio).
+"""Export a checkpoint as one GGUF file, the format of llama.cpp (and Ollama).
 
 A GGUF file is a header of typed key/value metadata followed by named tensors.
 For the ``llama`` architecture llama.cpp reads:
@@ -185,7 +185,8 @@ def load_gguf(path: str | Path) -> nn.Module:
     kind = reader.fields.get("llama.rope.scaling.type")
     scaling = None
     if kind is not None and kind.contents() == "linear":
-        scaling = RopeScaling("linear", float(_field(reader, "llama.rope.scaling.factor")))
+        factor = float(_field(reader, "llama.rope.scaling.factor"))
+        scaling = RopeScaling("linear", factor)
     factor = scaling.factor if scaling else 1.0
     names = {t.name for t in reader.tensors}
     config = ModelConfig(
