@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,9 +43,9 @@ def _browser_paths() -> tuple[str, str]:
     return chromium, driver
 
 
-@pytest.fixture(scope="module")
-def browser():
-    chromium, driver_path = _browser_paths()
+@contextmanager
+def headless_chromium(chromium: str, driver_path: str):
+    """A Selenium driver on a fresh profile, quit and deleted afterwards."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -63,7 +64,13 @@ def browser():
 
 
 @pytest.mark.slow
-def test_chat_page_streams_a_reply(browser):
+def test_chat_page_streams_a_reply():
+    chromium, driver = _browser_paths()  # fails (not skips) when missing
+    with headless_chromium(chromium, driver) as browser:
+        _chat_in(browser)
+
+
+def _chat_in(browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
