@@ -19,7 +19,7 @@ MATHJAX := book/_static/mathjax/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 NOTEBOOKS = $(shell $(PY) tools/toc_notebooks.py)
 
-.PHONY: help setup venv data tex mathjax browser test unit notebooks book html pdf lab lock clean
+.PHONY: help setup venv data tex mathjax browser gguf-check test unit notebooks book html pdf lab lock clean
 
 help:
 	@echo "make test   - unit tests + nbval over every chapter notebook (sets everything up)"
@@ -67,6 +67,13 @@ notebooks: setup
 	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:randomly $(NOTEBOOKS)
 
 test: unit notebooks
+
+# llama.cpp loads our GGUF export and continues a prompt as our model does. Optional:
+# llama-cpp-python has no wheels and compiles llama.cpp (measured: 27 min on 2 busy cores).
+LLAMA_CPP := llama-cpp-python==0.3.36
+gguf-check: setup
+	$(PY) -c "import llama_cpp" 2>/dev/null || $(PY) -m pip install --quiet $(LLAMA_CPP)
+	$(BIN)/pytest tests/test_serve_export_gguf.py -q
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
