@@ -194,3 +194,26 @@ def test_use_book_style_asks_ipython_for_png_and_pdf(monkeypatch):
         assert mpl.rcParams["figure.dpi"] * 2 >= 200  # retina PNG: twice figure.dpi
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_cached_json_reuses_a_result_only_for_the_same_key(tmp_path, monkeypatch):
+    from llm_from_scratch.utils import cached_json, file_digest
+
+    monkeypatch.setenv("LLMFS_CACHE", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"curve": [(0, 1.5), (10, 0.5)]}
+
+    key = {"config": {"lr": 0.01, "seed": 0}, "data": "abc"}
+    first = cached_json("exp", key, compute)
+    again = cached_json("exp", dict(reversed(list(key.items()))), compute)
+    assert first == again == {"curve": [[0, 1.5], [10, 0.5]]} and len(calls) == 1
+    cached_json("exp", {**key, "data": "abd"}, compute)
+    assert len(calls) == 2
+    (tmp_path / "f.bin").write_bytes(b"x")
+    assert file_digest(tmp_path / "f.bin") == (
+        "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")
+    with pytest.raises(ValueError, match="namespace"):
+        cached_json("../up", key, compute)

@@ -50,8 +50,10 @@ class Embedding(nn.Module):
         )
 
     def forward(self, idx: Tensor) -> Tensor:  # (...) int64 -> (..., d)
+        # region checks
         if idx.dtype not in (torch.int32, torch.int64):
             raise TypeError(f"token ids must be an integer tensor, got {idx.dtype}")
+        # endregion
         return self.weight[idx]
 
 

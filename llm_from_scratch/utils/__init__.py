@@ -1,6 +1,7 @@
 """Small shared helpers: seeding, device detection, cache paths, plot style, tables."""
 
 from llm_from_scratch.utils.device import detect_device, environment_report
+from llm_from_scratch.utils.memo import cached_json, file_digest
 from llm_from_scratch.utils.paths import cache_dir, full_size
 from llm_from_scratch.utils.plotting import use_book_style
 from llm_from_scratch.utils.seed import seed_everything
@@ -9,8 +10,10 @@ from llm_from_scratch.utils.tables import markdown_table, pipe_table
 
 __all__ = [
     "cache_dir",
+    "cached_json",
     "detect_device",
     "environment_report",
+    "file_digest",
     "full_size",
     "hide_checks",
     "markdown_table",
