@@ -21,18 +21,25 @@ from typing import Any
 
 from torch import nn
 
-from llm_from_scratch.align.chat import BOS, END, ROLE_TOKENS, ROLES
+from llm_from_scratch.align.chat import BOS, CHAT_SPECIALS, END, ROLE_TOKENS, ROLES
 from llm_from_scratch.tokenizer import Tokenizer
 from llm_from_scratch.tokenizer.serialization import bytes_to_unicode
 
 # render() of llm_from_scratch.align.chat, in Jinja: BOS, then per message its role
-# token, its content and <|end|>; the assistant's role token asks for a reply.
+# token, its content and <|end|>; the assistant's role token asks for a reply. Like
+# render(), it refuses content holding special-token text: the rendered string
+# would be tokenized with a role token there (encode_chat encodes such content as
+# plain text, which a text template cannot express).
 CHAT_TEMPLATE = (
     "{{ '" + BOS + "' }}"
     "{% for message in messages %}"
     "{% if message['role'] not in " + json.dumps(list(ROLES)) + " %}"
     "{{ raise_exception('role must be one of system, user, assistant') }}"
     "{% endif %}"
+    "{% for special in " + json.dumps(list(CHAT_SPECIALS)) + " %}"
+    "{% if special in message['content'] %}"
+    "{{ raise_exception('content contains the special text ' + special) }}"
+    "{% endif %}{% endfor %}"
     "{{ '<|' + message['role'] + '|>' + message['content'] + '" + END + "' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '" + ROLE_TOKENS["assistant"] + "' }}{% endif %}"
