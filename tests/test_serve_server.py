@@ -200,6 +200,35 @@ def test_client_that_leaves_frees_its_row(server, app_batcher):
     assert app_batcher.steps - steps < 80  # it did not run to max_tokens
 
 
+class Boom(Transformer):
+    """Fails on any input holding token ``bad``, like a model hitting a bug."""
+
+    bad = -1
+
+    def forward(self, idx, *args, **kwargs):
+        if bool((idx == self.bad).any()):
+            raise RuntimeError("boom")
+        return super().forward(idx, *args, **kwargs)
+
+
+def test_a_failing_model_gives_500_and_the_server_stays_up(tok, model):
+    boom = Boom(model.config).eval()
+    boom.load_state_dict(model.state_dict())
+    boom.bad = tok.encode_ordinary(" kaboom")[-1]
+    with running_server(create_app(boom, tok, model_name=NAME)) as url:
+        c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        e = _error(lambda: c.completions.create(model=NAME, prompt="a kaboom",
+                                                max_tokens=4))
+        assert e.status_code == 500 and e.body["type"] == "server_error"
+        body = {"prompt": "a kaboom", "max_tokens": 4, "stream": True}
+        raw = httpx.post(url + "/v1/completions", json=body, timeout=60).text
+        events = [x for x in raw.split("\n\n") if x]
+        assert json.loads(events[-2][6:])["error"]["type"] == "server_error"
+        assert events[-1] == "data: [DONE]"
+        ok = c.completions.create(model=NAME, prompt="a", max_tokens=3)
+        assert ok.usage.completion_tokens == 3
+
+
 def _error(call):
     with pytest.raises(openai.APIStatusError) as info:
         call()

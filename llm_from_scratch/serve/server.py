@@ -219,8 +219,13 @@ def create_app(
             if chat:
                 yield _sse({**top, "choices": [{"index": 0, "delta": {
                     "role": "assistant", "content": ""}, "finish_reason": None}]})
-            async for piece in gen.pieces():
-                yield _sse(chunk(piece, None))
+            try:
+                async for piece in gen.pieces():
+                    yield _sse(chunk(piece, None))
+            except APIError as e:  # headers are sent: report it as an event
+                yield _sse(e.body())
+                yield _sse("[DONE]")
+                return
             yield _sse(chunk(None, gen.finish_reason))
             if usage:
                 yield _sse({**top, "choices": [], "usage": gen.usage()})
