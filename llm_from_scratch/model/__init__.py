@@ -2,8 +2,9 @@
 
 Read in this order: ``layers`` (Linear, Embedding, RMSNorm, SwiGLU), ``rope``,
 ``attention`` (with ``kv_cache``), ``transformer``, ``generation``; then ``flops``
-(sizes and compute), ``hf`` (to and from Hugging Face's Llama layout) and
-``hf_files`` (a Llama checkpoint folder on disk).
+(sizes and compute), ``flash`` (FlashAttention-2, forward and backward),
+``memory`` (activations saved for the backward), ``hf`` (to and from Hugging
+Face's Llama layout) and ``hf_files`` (a Llama checkpoint folder on disk).
 """
 
 from llm_from_scratch.model.attention import (
@@ -12,6 +13,11 @@ from llm_from_scratch.model.attention import (
     scaled_dot_product_attention,
 )
 from llm_from_scratch.model.config import ModelConfig, RopeScaling, default_ffn_hidden
+from llm_from_scratch.model.flash import (
+    FlashAttention2,
+    blockwise_attention,
+    flash_attention,
+)
 from llm_from_scratch.model.flops import (
     count_parameters,
     flops_per_token,
@@ -29,6 +35,7 @@ from llm_from_scratch.model.layers import (
     silu,
     softmax,
 )
+from llm_from_scratch.model.memory import activation_bytes, saved_tensor_bytes
 from llm_from_scratch.model.rope import (
     RotaryEmbedding,
     apply_rotary,
@@ -42,6 +49,7 @@ __all__ = [
     "Block",
     "Embedding",
     "FeedForward",
+    "FlashAttention2",
     "KVCache",
     "Linear",
     "ModelConfig",
@@ -49,10 +57,13 @@ __all__ = [
     "RopeScaling",
     "RotaryEmbedding",
     "Transformer",
+    "activation_bytes",
     "apply_rotary",
+    "blockwise_attention",
     "causal_mask",
     "count_parameters",
     "default_ffn_hidden",
+    "flash_attention",
     "flops_per_token",
     "from_hf_llama",
     "llama3_frequencies",
@@ -60,6 +71,7 @@ __all__ = [
     "matmul_parameters",
     "rope_frequencies",
     "sample_next",
+    "saved_tensor_bytes",
     "scaled_dot_product_attention",
     "silu",
     "softmax",

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from llm_from_scratch.model.flash import flash_attention
 from llm_from_scratch.model.kv_cache import KVCache
 from llm_from_scratch.model.layers import Linear, softmax
 from llm_from_scratch.model.rope import apply_rotary
@@ -59,7 +60,7 @@ class Attention(nn.Module):
         n_heads: int,
         n_kv_heads: int,
         n_layers: int = 1,
-        fast: bool = False,
+        fast: bool | str = False,
         layer_idx: int = 0,
     ) -> None:
         super().__init__()
@@ -91,7 +92,9 @@ class Attention(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, start + T, hd)
-        if self.fast:
+        if self.fast == "flash" and mask is None:  # our FlashAttention-2 (flash.py)
+            out = flash_attention(q, k, v, causal=True)
+        elif self.fast:  # PyTorch's fused kernels (also "flash" with an explicit mask)
             out = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=H != Hkv
             )

@@ -92,8 +92,9 @@ class ModelConfig:
     ``n_kv_heads`` < ``n_heads`` is grouped-query attention (1 = multi-query);
     ``max_seq_len`` is the longest context the rotary cache covers (times a linear
     or NTK ``rope_scaling`` factor); ``fast`` switches attention to PyTorch's fused
-    ``scaled_dot_product_attention``; ``norm_placement="post"`` exists only for the
-    pre- versus post-norm experiment.
+    ``scaled_dot_product_attention`` (``fast="flash"``: the book's FlashAttention-2
+    of ``flash.py``, SDPA where a mask is given); ``norm_placement="post"`` exists
+    only for the pre- versus post-norm experiment.
     """
 
     vocab_size: int
@@ -107,7 +108,7 @@ class ModelConfig:
     rope_scaling: RopeScaling | None = None
     norm_eps: float = 1e-5
     tie_embeddings: bool = False
-    fast: bool = False
+    fast: bool | str = False  # False, True or "flash"
     norm_placement: str = "pre"
     # mixture of experts (model/moe.py): 0 = the dense SwiGLU feed-forward
     moe_experts: int = 0
@@ -154,9 +155,12 @@ class ModelConfig:
             )
         if not isinstance(self.norm_eps, (int, float)) or not 0 < self.norm_eps < 1:
             raise ValueError(f"norm_eps must be in (0, 1), got {self.norm_eps!r}")
-        for name in ("tie_embeddings", "fast"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if not isinstance(self.tie_embeddings, bool):
+            raise ValueError(
+                f"tie_embeddings must be a bool, got {self.tie_embeddings!r}"
+            )
+        if not isinstance(self.fast, bool) and self.fast != "flash":
+            raise ValueError(f"fast must be a bool or 'flash', got {self.fast!r}")
         if self.norm_placement not in NORM_PLACEMENTS:
             raise ValueError(
                 f"norm_placement must be one of {NORM_PLACEMENTS}, "

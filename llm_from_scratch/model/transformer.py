@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from llm_from_scratch.model.attention import Attention, causal_mask
 from llm_from_scratch.model.config import ModelConfig
@@ -81,6 +82,9 @@ class Transformer(nn.Module):
         )
         # MoE: the summed load-balancing loss of the last forward (else None)
         self.aux_loss: Tensor | None = None
+        # training option: each block's activations are recomputed in the backward
+        # instead of stored (TrainConfig.activation_checkpointing sets it)
+        self.activation_checkpointing = False
         if c.mup_base_width is not None:
             from llm_from_scratch.model.mup import apply_mup_init
 
@@ -134,8 +138,12 @@ class Transformer(nn.Module):
         else:
             mask = attn_mask.to(idx.device)
         h = self.tok_embeddings(idx)
+        recompute = self.activation_checkpointing and torch.is_grad_enabled()
         for layer in self.layers:
-            h = layer(h, cos, sin, mask, kv_cache)
+            if recompute and kv_cache is None:  # keep only each block's input
+                h = checkpoint(layer, h, cos, sin, mask, use_reentrant=False)
+            else:
+                h = layer(h, cos, sin, mask, kv_cache)
         if kv_cache is not None:
             kv_cache.advance(T)
         if self.config.moe_experts:
