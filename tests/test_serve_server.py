@@ -366,3 +366,39 @@ def test_export_command(tmp_path, tok, model, capsys):
     with pytest.raises(SystemExit):
         main(["export", "--checkpoint", str(ckpt), "--format", "onnx", "--out", "x"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_serve_command(tmp_path, model):
+    """``llm-from-scratch serve`` in its own process, on a free port."""
+    import re
+    import subprocess
+    import sys
+
+    from llm_from_scratch.train import TrainConfig, save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "ckpt", model, None, 0, TrainConfig().to_dict(),
+                           model_config=model.config.to_dict())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_from_scratch", "serve", "--checkpoint", str(ckpt),
+         "--port", "0", "--model-name", "cli-model"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = None
+        for line in proc.stderr:
+            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "the server never said where it listens"
+        c = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        assert [m.id for m in c.models.list().data] == ["cli-model"]
+        r = c.chat.completions.create(model="cli-model", max_tokens=3,
+                                      messages=[{"role": "user", "content": "hi"}])
+        assert r.usage.completion_tokens == 3
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
