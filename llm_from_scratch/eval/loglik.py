@@ -85,7 +85,7 @@ def _window(
     return ids, len(cont)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def score_tokens(
     model: nn.Module,
     pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
@@ -95,8 +95,8 @@ def score_tokens(
     """Score (context ids, continuation ids) pairs, ``batch_size`` at a time.
 
     Pairs are sorted longest first so each batch holds similar lengths (less
-    padding), then right-padded with token 0 into one (B, T) forward pass. Per
-    row, the log-softmax is taken only at the continuation's positions.
+    padding), then right-padded with token 0 into one (B, T) forward pass. The
+    log-softmax is taken only at the continuation positions, all rows at once.
     Results come back in input order.
     """
     if batch_size < 1:
@@ -117,14 +117,25 @@ def score_tokens(
         for r, i in enumerate(rows):
             ids = windows[i][0]
             idx[r, : len(ids)] = torch.tensor(ids)
-        logits = model(idx.to(device)).float()
+        logits = model(idx.to(device))
+        # every continuation position of the batch in one (N, V) gather
+        rr, pos, target = [], [], []
         for r, i in enumerate(rows):
             ids, m = windows[i]
-            target = torch.tensor(list(pairs[i][1]), device=device)
-            logp = F.log_softmax(logits[r, len(ids) - m : len(ids)], dim=-1)
-            total = float(logp.gather(1, target[:, None]).sum())
-            greedy = bool((logp.argmax(-1) == target).all())
-            out[i] = Score(total, m, greedy)
+            rr += [r] * m
+            pos += range(len(ids) - m, len(ids))
+            target += pairs[i][1]
+        picked = logits[torch.tensor(rr, device=device),
+                        torch.tensor(pos, device=device)].float()
+        logp = F.log_softmax(picked, dim=-1)
+        tgt = torch.tensor(target, device=device)
+        token_lp = logp.gather(1, tgt[:, None])[:, 0].tolist()
+        hit = (logp.argmax(-1) == tgt).tolist()
+        at = 0
+        for i in rows:
+            m = windows[i][1]
+            out[i] = Score(float(sum(token_lp[at:at + m])), m, all(hit[at:at + m]))
+            at += m
     return [s for s in out if s is not None]
 
 
