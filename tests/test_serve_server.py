@@ -305,6 +305,17 @@ def test_load_test_all_complete(server, client):
     assert chat(client, max_tokens=2).usage.completion_tokens == 2
 
 
+def test_load_test_runs_inside_an_event_loop(server):
+    """A notebook kernel runs an event loop: load_test must still work there."""
+    import asyncio
+
+    async def in_loop():
+        return load_test(server, n_requests=3, concurrency=2, max_tokens=2)
+
+    report = asyncio.run(in_loop())
+    assert report.completed == 3 and report.tokens == 6
+
+
 def test_chat_page_is_served(server):
     page = httpx.get(server + "/", timeout=10)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

@@ -91,6 +91,19 @@ async def _one(client: Any, url: str, i: int, max_tokens: int,
     return (total if first is None else first), total, tokens
 
 
+def _run_coroutine(make: Any) -> Any:
+    """``asyncio.run(make())``, in a helper thread when a loop already runs here
+    (a Jupyter kernel has one, and asyncio.run refuses to nest)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def load_test(
     base_url: str,
     n_requests: int = 32,
@@ -123,7 +136,7 @@ def load_test(
             )
             return results, time.perf_counter() - start
 
-    results, wall = asyncio.run(run())
+    results, wall = _run_coroutine(run)
     return LoadReport(
         n_requests=n_requests,
         concurrency=concurrency,
