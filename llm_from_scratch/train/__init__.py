@@ -22,6 +22,7 @@ from llm_from_scratch.train.hardware import (
 )
 from llm_from_scratch.train.loop import TrainResult, evaluate, step_generator, train
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy, perplexity
+from llm_from_scratch.train.memory import activation_memory
 from llm_from_scratch.train.optim import (
     AdamW,
     adamw_update,
@@ -49,6 +50,7 @@ __all__ = [
     "TrainConfig",
     "TrainData",
     "TrainResult",
+    "activation_memory",
     "adamw_update",
     "adamw_update_foreach",
     "bits_per_byte",

@@ -22,6 +22,7 @@ OPTIMIZERS = ("adamw", "muon")
 OPTIONAL_DEFAULTS: dict[str, Any] = {
     "optimizer": "adamw", "moe_experts": 0, "moe_top_k": 2,
     "moe_capacity_factor": None, "moe_aux_weight": 0.01, "mup_base_width": None,
+    "activation_checkpointing": False,
 }
 
 
@@ -75,6 +76,10 @@ class TrainConfig:
     seed: int = 1337
     dtype: str = "float32"
     compile: bool = False
+    # keep only each block's input and recompute the block in the backward
+    # (train/memory.py): far less activation memory for about one more forward
+    # of compute, the same gradients
+    activation_checkpointing: bool = False
     # under torchrun: "ddp" keeps a whole model per process, "fsdp" shards it
     parallel: str = "ddp"
     deterministic: bool = False

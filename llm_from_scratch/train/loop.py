@@ -55,6 +55,7 @@ Callback = Callable[[dict[str, Any], nn.Module], bool | None]
 RESUMABLE_CHANGES = {  # (deterministic may change the last bits: not listed)
     "out_dir", "resume", "progress", "device", "compile", "log_every",
     "checkpoint_every", "keep_checkpoints", "eval_every", "sample_every",
+    "activation_checkpointing",
 }
 
 
@@ -338,6 +339,11 @@ def training_loop(
     torch.manual_seed(config.seed)
     data = data or open_data(config)
     model = (model or build_model(config, data.vocab_size)).to(device)
+    if config.activation_checkpointing:
+        if not hasattr(model, "activation_checkpointing"):
+            raise ValueError("TrainConfig.activation_checkpointing=True needs a model "
+                             "with an activation_checkpointing attribute (Transformer)")
+        model.activation_checkpointing = True
     resumed = _checkpoint_to_resume(config)
     if resumed is not None:  # weights first: wrapping may shard them
         ckpt.restore_model(model, resumed.model_state)
