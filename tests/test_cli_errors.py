@@ -310,3 +310,31 @@ def test_progress_is_plain_off_a_terminal(capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("pass: 5 docs in") and "\r" not in err
     assert not sys.stderr.isatty()
+    assert len(list(progress(range(3), "p2", "doc", total=3, every=0))) == 3
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("p2: 1/3 docs, ") and "ETA" in lines[0]
+    assert len(lines) == 4 and lines[-1].startswith("p2: 3 docs in")
+
+
+def test_chat_reply_length_fits_a_short_context() -> None:
+    """The helper ``chat`` needs: a seq_len-64 model asked for 64 new tokens
+    keeps half its context for the conversation, and then answers."""
+    import torch
+
+    from llm_from_scratch.align.cli import ChatSettings, batch_replies
+    from llm_from_scratch.model import ModelConfig, Transformer
+    from llm_from_scratch.tokenizer import BOOK_SPECIAL_TOKENS, Tokenizer, train_bpe
+    from llm_from_scratch.train.cli import chat_new_tokens, fit_new_tokens
+
+    assert fit_new_tokens(64, 10, 100) == 55 and fit_new_tokens(64, 70, 5) == 0
+    assert chat_new_tokens(64, 64) == 32 and chat_new_tokens(64, 8) == 8
+    vocab, _ = train_bpe("hello there, how are you? " * 20, 270, BOOK_SPECIAL_TOKENS)
+    tok = Tokenizer.from_vocab(vocab, BOOK_SPECIAL_TOKENS, "gpt4")
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=tok.vocab_size, d_model=16,
+                                    n_layers=1, n_heads=2, max_seq_len=64)).eval()
+    full = batch_replies(model, tok, ["hello there"], ChatSettings(max_new_tokens=64))
+    assert full[0].startswith("(cannot answer")  # what `chat` did before
+    fitted = ChatSettings(max_new_tokens=chat_new_tokens(64, 64))
+    assert not batch_replies(model, tok, ["hello there"], fitted)[0].startswith(
+        "(cannot answer")

@@ -153,7 +153,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
                 tok_file = tmp / "tokenizer.tok"  # the output is self-contained
                 shutil.copyfile(args.tokenizer, tok_file)
             write_split_shards(report.curated_documents(), tok, tmp,
-                               args.val_fraction, tok_file)
+                               args.val_fraction, tok_file,
+                               show_progress=config.progress)
         _move_into_place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_from_scratch.data.documents import Document
-from llm_from_scratch.data.pipeline import CurationConfig, curate
+from llm_from_scratch.data.pipeline import CurationConfig, curate, progress
 from llm_from_scratch.data.shards import VERSION, SupportsEncode, write_shards
 from llm_from_scratch.utils.paths import cache_dir
 
@@ -138,6 +138,7 @@ def write_split_shards(
     val_fraction: float = 0.1,
     tokenizer_file: str | Path | None = None,
     shard_tokens: int = 2**20,
+    show_progress: bool = False,
 ) -> tuple[Path, Path]:
     """Tokenize documents into ``out_dir/train`` and ``out_dir/val`` shards,
     split by document; return the two manifests. The manifests record the
@@ -159,7 +160,9 @@ def write_split_shards(
                   else "book")
         texts = [d.text for d in part]
         n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-        ids = [tokenizer.encode_ordinary(t) for t in texts]
+        todo = progress(texts, f"shards {name}", "doc", len(texts)) if (
+            show_progress) else texts
+        ids = [tokenizer.encode_ordinary(t) for t in todo]
         n_tokens = sum(len(i) + 1 for i in ids)  # + the end-of-text before each
         meta = {"tokenizer": record, "bytes_per_token": n_bytes / n_tokens,
                 "documents": [d.id for d in part], "split": name}

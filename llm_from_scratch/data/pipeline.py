@@ -297,14 +297,16 @@ def _first_pass_all(
 
 
 def progress(
-    items: Iterable[Any], desc: str, unit: str, every: float = 10.0
+    items: Iterable[Any], desc: str, unit: str, total: int | None = None,
+    every: float = 10.0,
 ) -> Iterator[Any]:
     """A progress bar on a terminal; in a log, one plain line every ``every``
-    seconds (and a last one) instead of thousands of carriage-return frames."""
+    seconds (with the ETA when ``total`` is known) and a last one, instead of
+    thousands of carriage-return frames."""
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        yield from tqdm(items, desc=desc, unit=unit, file=sys.stderr)
+        yield from tqdm(items, desc=desc, unit=unit, total=total, file=sys.stderr)
         return
     import time
 
@@ -315,8 +317,12 @@ def progress(
         now = time.monotonic()
         if now - last >= every:
             last = now
-            print(f"{desc}: {n} {unit}s, {n / (now - began):.1f} {unit}/s",
-                  file=sys.stderr, flush=True)
+            rate = n / (now - began)
+            line = f"{desc}: {n}" + (f"/{total}" if total else "") + f" {unit}s, "
+            line += f"{rate:.1f} {unit}/s"
+            if total:
+                line += f", ETA {max(total - n, 0) / rate:.0f} s"
+            print(line, file=sys.stderr, flush=True)
     print(f"{desc}: {n} {unit}s in {time.monotonic() - began:.1f} s",
           file=sys.stderr, flush=True)
 
@@ -546,7 +552,10 @@ def curate(
     docs_out = bytes_out = 0
     with open(spill_path) as spill, open(curated_path, "w") as cur, \
             open(ledger_path, "a") as ledger:
-        survivors = _near_dedup_filter(spill, reps, spilled_ids, funnel, ledger)
+        lines: Iterable[str] = spill
+        if config.progress:
+            lines = progress(spill, "curate pass 2", "doc", total=len(spilled_ids))
+        survivors = _near_dedup_filter(lines, reps, spilled_ids, funnel, ledger)
         lines = _line_dedup(survivors, config, funnel, ledger, repeated)
         for rec, text, removed in lines:
             doc = Document(rec["id"], text, rec["source"],

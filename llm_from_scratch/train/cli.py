@@ -158,6 +158,13 @@ def fit_new_tokens(positions: int, prompt_len: int, max_new_tokens: int) -> int:
     return max(0, min(max_new_tokens, positions - prompt_len + 1))
 
 
+def chat_new_tokens(positions: int, max_new_tokens: int) -> int:
+    """A chat's reply length: ``max_new_tokens``, or less so that half of a
+    ``positions`` context stays for the conversation (a seq_len-64 model asked
+    for 64 new tokens would otherwise have no room for any prompt)."""
+    return max(1, fit_new_tokens(positions, positions // 2 + 1, max_new_tokens))
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from llm_from_scratch.train.pretrained import load_model
 
