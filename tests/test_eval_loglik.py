@@ -148,3 +148,12 @@ def test_scores_equal_lm_eval_hf_backend(model, tok):
     for (ll, greedy), s in zip(theirs, ours):
         assert s.logprob == pytest.approx(ll, abs=1e-3)
         assert s.is_greedy == greedy
+
+
+def test_shared_inputs_score_once_and_equal(model, tok):
+    ctx = tok.encode_ordinary("Question: which?\nAnswer:")
+    pairs = [(ctx, [t]) for t in (10, 11, 12, 13)] + [(ctx, [10])]
+    scores = score_tokens(model, pairs)
+    for (c, y), s in zip(pairs, scores):
+        assert s.logprob == pytest.approx(score_one(model, c, y).logprob, abs=1e-5)
+    assert scores[0] == scores[4]

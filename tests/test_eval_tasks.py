@@ -213,3 +213,14 @@ def test_solutions(model, tok):
     item = Item("m", "multiple_choice", context="To be or not", choices=("to", "a"),
                 gold=0)
     assert mutual_info_pick(model, tok, item) in (0, 1)
+
+
+def test_cached_evaluate_returns_the_same(tmp_path, monkeypatch, model, tok):
+    from llm_from_scratch.eval import cached_evaluate
+
+    monkeypatch.setenv("LLMFS_CACHE", str(tmp_path))
+    task = Task("t", (Item("a", **MC), Item("b", **{**MC, "gold": 0})))
+    first = cached_evaluate(model, tok, task)
+    assert list(tmp_path.rglob("*.json"))
+    second = cached_evaluate(model, tok, task)
+    assert second.metrics == first.metrics and second.per_item == first.per_item

@@ -4,7 +4,7 @@ Read in this order: ``loglik`` (scoring continuations, batched), ``tasks`` (the
 item format), ``evaluate`` (a task's scores), ``parsing`` (answers from
 generated text), ``passk``, ``stats`` (standard errors, bootstrap, detectable
 differences), ``benchmarks`` (the book's offline benchmarks),
-``contamination`` and ``harness`` (the book's models inside
+``contamination``, ``cache`` (scores kept on disk) and ``harness`` (the book's models inside
 lm-evaluation-harness; imported on demand, since it loads the harness).
 """
 
@@ -18,6 +18,7 @@ from llm_from_scratch.eval.benchmarks import (
     mmlu_prompt,
     task_fingerprint,
 )
+from llm_from_scratch.eval.cache import cached_evaluate, weights_key
 from llm_from_scratch.eval.contamination import (
     Contamination,
     clean_score,
@@ -78,6 +79,7 @@ __all__ = [
     "build_cloze",
     "build_parity",
     "build_quotes",
+    "cached_evaluate",
     "choice_picks",
     "clean_score",
     "contamination",
@@ -109,4 +111,5 @@ __all__ = [
     "standard_error",
     "task_fingerprint",
     "training_documents",
+    "weights_key",
 ]

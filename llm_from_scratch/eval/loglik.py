@@ -94,37 +94,41 @@ def score_tokens(
 ) -> list[Score]:
     """Score (context ids, continuation ids) pairs, ``batch_size`` at a time.
 
-    Pairs are sorted longest first so each batch holds similar lengths (less
-    padding), then right-padded with token 0 into one (B, T) forward pass. The
-    log-softmax is taken only at the continuation positions, all rows at once.
-    Results come back in input order.
+    Pairs whose model input is identical (options of one token after the same
+    context, as in MMLU) share one row. Inputs are sorted longest first so each
+    batch holds similar lengths (less padding), then right-padded with token 0
+    into one (B, T) forward pass. The log-softmax is taken only at the
+    continuation positions, all rows at once. Results come back in input order.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     model.eval()
     max_len = model.config.max_positions
     windows = [_window(c, y, max_len) for c, y in pairs]
-    order = sorted(range(len(pairs)), key=lambda i: -len(windows[i][0]))
+    groups: dict[tuple[int, ...], list[int]] = {}  # one row per distinct input
+    for i, (ids, _) in enumerate(windows):
+        groups.setdefault(tuple(ids), []).append(i)
+    inputs = sorted(groups, key=len, reverse=True)
     device = next(model.parameters()).device
     out: list[Score | None] = [None] * len(pairs)
-    starts = range(0, len(order), batch_size)
+    starts = range(0, len(inputs), batch_size)
     if progress and tqdm is not None:
         starts = tqdm(starts, desc="scoring", unit="batch")
     for s in starts:
-        rows = order[s:s + batch_size]
-        width = max(len(windows[i][0]) for i in rows)
-        idx = torch.zeros(len(rows), width, dtype=torch.long)
-        for r, i in enumerate(rows):
-            ids = windows[i][0]
+        batch = inputs[s:s + batch_size]
+        idx = torch.zeros(len(batch), len(batch[0]), dtype=torch.long)
+        for r, ids in enumerate(batch):
             idx[r, : len(ids)] = torch.tensor(ids)
         logits = model(idx.to(device))
         # every continuation position of the batch in one (N, V) gather
-        rr, pos, target = [], [], []
-        for r, i in enumerate(rows):
-            ids, m = windows[i]
-            rr += [r] * m
-            pos += range(len(ids) - m, len(ids))
-            target += pairs[i][1]
+        rows, rr, pos, target = [], [], [], []
+        for r, ids in enumerate(batch):
+            for i in groups[ids]:
+                m = windows[i][1]
+                rows.append(i)
+                rr += [r] * m
+                pos += range(len(ids) - m, len(ids))
+                target += pairs[i][1]
         picked = logits[torch.tensor(rr, device=device),
                         torch.tensor(pos, device=device)].float()
         logp = F.log_softmax(picked, dim=-1)
