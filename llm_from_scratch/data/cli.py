@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -164,7 +163,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
         print(f"{s['stage']:<{width}}  docs {s['docs_in']:>6} -> {s['docs_out']:<6} "
               f"bytes {s['bytes_in']:>10,} -> {s['bytes_out']:,}")
     summary = {"docs_in": report.docs_in, "docs_out": report.docs_out,
-               "curated": str(out / "curated.jsonl"), "report": str(out / "report.json")}
+               "curated": str(out / "curated.jsonl"),
+               "report": str(out / "report.json")}
     if tok is not None:
         summary["shards"] = str(out)
     print(json.dumps(summary))

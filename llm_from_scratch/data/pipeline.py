@@ -170,7 +170,9 @@ def read_settings(path: str | Path) -> dict[str, Any]:
 
 
 # What ``from_dict`` turns off when the config brings its own data.
-USER_DATA_DEFAULTS: dict[str, Any] = {"shakespeare": False, "crawl": None, "noise": None}
+USER_DATA_DEFAULTS: dict[str, Any] = {
+    "shakespeare": False, "crawl": None, "noise": None,
+}
 
 _NESTED = {
     "crawl": CrawlConfig, "noise": NoiseConfig, "validity": ValidityConfig,

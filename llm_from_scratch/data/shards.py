@@ -267,7 +267,8 @@ class TokenShards:
         """The shard file and the token offset in it of a stream position."""
         i = int(np.searchsorted(self.offsets, position, side="right")) - 1
         entry = self.manifest["shards"][i]
-        return self.manifest_path.parent / entry["file"], position - int(self.offsets[i])
+        offset = position - int(self.offsets[i])
+        return self.manifest_path.parent / entry["file"], offset
 
     def _check_ids(self, rows: np.ndarray, starts: Sequence[int]) -> None:
         """A corrupt shard (an id outside the vocabulary) names itself here,

@@ -100,7 +100,8 @@ def log_lines(record: dict[str, Any], model: Any) -> None:
     if "tokens_per_s" in record or "val_loss" in record:
         parts = [f"step {record['step']}", f"loss {record['loss']:.4f}",
                  f"lr {record['lr']:.2e}"]
-        parts += [f"{k} {record[k]:.4f}" for k in ("val_loss", "val_bpb") if k in record]
+        parts += [f"{k} {record[k]:.4f}" for k in ("val_loss", "val_bpb")
+                  if k in record]
         if "tokens_per_s" in record:
             parts.append(f"{record['tokens_per_s']:,.0f} tok/s")
         print("train: " + ", ".join(parts), file=sys.stderr, flush=True)
