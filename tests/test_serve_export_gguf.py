@@ -85,6 +85,7 @@ def test_tensors_round_trip(exported):
     dict(),
     dict(tie_embeddings=True, n_kv_heads=4),
     dict(rope_theta=500000.0, rope_scaling={"kind": "linear", "factor": 2.0}),
+    dict(tie_embeddings=True, mup_base_width=16),  # multiplier folded into output
 ])
 def test_reload_gives_same_logits(tok, tmp_path, kw):
     model = small_model(tok.vocab_size, **kw)
@@ -113,6 +114,8 @@ def test_bad_input(tok, tmp_path):
     model = small_model(tok.vocab_size)
     with pytest.raises(ValueError, match="dtype"):
         save_gguf(model, tok, tmp_path / "x.gguf", dtype="q4")
+    with pytest.raises(ValueError, match="moe_experts"):
+        save_gguf(small_model(tok.vocab_size, moe_experts=4), tok, tmp_path / "z.gguf")
     other = small_model(512)
     with pytest.raises(ValueError, match="tokenizer has"):
         save_gguf(other, tok, tmp_path / "y.gguf")

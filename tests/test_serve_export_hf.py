@@ -161,3 +161,22 @@ def test_vocab_mismatch_is_an_error(tok, tmp_path):
                                     n_heads=2, max_seq_len=16))
     with pytest.raises(ValueError, match="tokenizer has 4096 tokens"):
         save_hf(model, tok, tmp_path / "x")
+
+
+def test_mup_multiplier_is_folded_and_moe_refused(tok, tmp_path):
+    torch.manual_seed(1)
+    config = ModelConfig(vocab_size=tok.vocab_size, d_model=32, n_layers=1,
+                         n_heads=4, max_seq_len=32, tie_embeddings=True,
+                         mup_base_width=8)
+    model = Transformer(config).eval()
+    out = save_hf(model, tok, tmp_path / "mup")
+    hf = transformers.AutoModelForCausalLM.from_pretrained(out).eval()
+    assert not hf.config.tie_word_embeddings
+    ids = torch.tensor([tok.encode("Hark, a muP model")])
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, model(ids), rtol=0, atol=1e-4)
+    moe = Transformer(ModelConfig(vocab_size=tok.vocab_size, d_model=32, n_layers=1,
+                                  n_heads=4, max_seq_len=32, moe_experts=4))
+    with pytest.raises(ValueError, match="moe_experts"):
+        save_hf(moe, tok, tmp_path / "moe")
+

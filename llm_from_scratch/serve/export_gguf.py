@@ -24,7 +24,11 @@ import numpy as np
 from torch import nn
 
 from llm_from_scratch.align.chat import BOS, END
-from llm_from_scratch.serve.export_hf import CHAT_TEMPLATE, merges_from_ranks
+from llm_from_scratch.serve.export_hf import (
+    CHAT_TEMPLATE,
+    check_exportable,
+    merges_from_ranks,
+)
 from llm_from_scratch.tokenizer import Tokenizer
 from llm_from_scratch.tokenizer.serialization import bytes_to_unicode
 
@@ -59,9 +63,12 @@ def gguf_tensors(model: nn.Module, dtype: str = "f32") -> dict[str, np.ndarray]:
     c = model.config
     if c.norm_placement != "pre":
         raise ValueError("llama.cpp's llama is pre-norm: norm_placement must be 'pre'")
+    scale = check_exportable(model)
     ours = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
     names = {k: v for k, v in TOP_TENSORS.items()}
-    if c.tie_embeddings:
+    if scale != 1.0:  # muP's readout multiplier, folded into an untied output
+        ours["output.weight"] = ours["output.weight"] * np.float32(scale)
+    elif c.tie_embeddings:
         del names["output.weight"]  # llama.cpp reuses token_embd when it is absent
     for i in range(c.n_layers):
         for name, g in LAYER_TENSORS.items():

@@ -144,6 +144,22 @@ def tokenizer_config(tokenizer: Tokenizer, max_len: int) -> dict[str, Any]:
     }
 
 
+def check_exportable(model: nn.Module) -> float:
+    """Refuse what Llama cannot express; return the logit multiplier to fold in.
+
+    Routed experts have no Llama equivalent. muP's readout multiplier
+    (``mup_base_width / d_model``) is folded into an untied output matrix.
+    """
+    c = model.config
+    if getattr(c, "moe_experts", 0):
+        raise ValueError(
+            f"moe_experts={c.moe_experts}: a mixture-of-experts model has no "
+            "llama export (Llama has one SwiGLU per layer)"
+        )
+    base = getattr(c, "mup_base_width", None)
+    return 1.0 if base is None else base / c.d_model
+
+
 def save_hf(model: nn.Module, tokenizer: Tokenizer, out_dir: str | Path) -> Path:
     """Write ``model`` and ``tokenizer`` as a Hugging Face Llama folder."""
     from transformers import GenerationConfig, LlamaForCausalLM
@@ -155,9 +171,13 @@ def save_hf(model: nn.Module, tokenizer: Tokenizer, out_dir: str | Path) -> Path
             f"tokenizer has {tokenizer.vocab_size} tokens but the model "
             f"{model.config.vocab_size}"
         )
+    scale = check_exportable(model)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config, state = to_hf_llama(model)
+    if scale != 1.0:  # muP: logits * scale, as an untied lm_head
+        state["lm_head.weight"] = state["lm_head.weight"] * scale
+        config.tie_word_embeddings = False
     sp = tokenizer.special_tokens
     config.bos_token_id, config.eos_token_id = sp[BOS], sp[END]
     config.pad_token_id = sp[BOS]
