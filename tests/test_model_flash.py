@@ -108,7 +108,8 @@ def test_saves_exactly_q_k_v_o_and_the_logsumexp():
     lse = saved[4]
     assert lse.shape == (2, 4, 19) and lse.dtype == torch.float32
     scores = (q @ k.repeat_interleave(2, dim=1).mT / 8**0.5).detach()
-    scores = scores.masked_fill(~torch.ones(19, 19, dtype=torch.bool).tril(), -torch.inf)
+    causal = torch.ones(19, 19, dtype=torch.bool).tril()
+    scores = scores.masked_fill(~causal, -torch.inf)
     torch.testing.assert_close(lse, torch.logsumexp(scores, -1))
 
 
@@ -187,3 +188,44 @@ def test_fast_accepts_flash_and_round_trips():
     assert ModelConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="fast must be a bool or 'flash'"):
         small_config(fast="triton")
+
+
+def test_attention_saved_bytes_rows_for_the_chapter_plot():
+    from llm_from_scratch.model import attention_saved_bytes
+
+    rows = attention_saved_bytes([32, 64], heads=2, head_dim=8, block=16)
+    assert [r["T"] for r in rows] == [32, 64]
+    assert rows[1]["flash_bytes"] == 2 * rows[0]["flash_bytes"]
+    assert rows[1]["naive_bytes"] > 3 * rows[0]["naive_bytes"]
+
+
+def test_flash_triton_imports_without_triton_and_refuses_cpu_tensors():
+    from llm_from_scratch.model import flash_triton
+
+    q, k, v = qkv(1, 2, 2, 8, 8, 16, dtype=torch.float32)
+    if flash_triton.triton is None:
+        assert not flash_triton.available()
+        with pytest.raises(RuntimeError, match="triton"):
+            flash_triton.triton_flash_forward(q, k, v)
+    else:
+        with pytest.raises(RuntimeError, match="CUDA"):
+            flash_triton.triton_flash_forward(q, k, v)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_triton_forward_matches_sdpa_in_bfloat16(causal):
+    pytest.importorskip("triton")
+    if not torch.cuda.is_available():
+        pytest.skip("the Triton kernel needs a CUDA GPU")
+    from llm_from_scratch.model.flash_triton import triton_flash_attention
+
+    q, k, v = (t.detach().cuda().bfloat16().requires_grad_()
+               for t in qkv(2, 8, 2, 200, 333, 64, dtype=torch.float32))
+    out = triton_flash_attention(q, k, v, causal)
+    want = reference(*(t.detach().float() for t in (q, k, v)), causal=causal)
+    torch.testing.assert_close(out.float(), want, rtol=2e-2, atol=2e-2)
+    out.float().sum().backward()
+    q2, k2, v2 = (t.detach().float().requires_grad_() for t in (q, k, v))
+    reference(q2, k2, v2, causal).sum().backward()
+    for a, b in ((q.grad, q2.grad), (k.grad, k2.grad), (v.grad, v2.grad)):
+        torch.testing.assert_close(a.float(), b, rtol=5e-2, atol=5e-2)

@@ -35,7 +35,11 @@ from llm_from_scratch.model.layers import (
     silu,
     softmax,
 )
-from llm_from_scratch.model.memory import activation_bytes, saved_tensor_bytes
+from llm_from_scratch.model.memory import (
+    activation_bytes,
+    attention_saved_bytes,
+    saved_tensor_bytes,
+)
 from llm_from_scratch.model.rope import (
     RotaryEmbedding,
     apply_rotary,
@@ -59,6 +63,7 @@ __all__ = [
     "Transformer",
     "activation_bytes",
     "apply_rotary",
+    "attention_saved_bytes",
     "blockwise_attention",
     "causal_mask",
     "count_parameters",

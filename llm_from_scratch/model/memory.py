@@ -74,3 +74,25 @@ def activation_bytes(model: nn.Module, idx: Tensor) -> int:
         for h in hooks:
             h.remove()
     return sum({**saved, **held}.values())
+
+
+def attention_saved_bytes(
+    lengths: Iterable[int], heads: int = 4, head_dim: int = 32, block: int = 64
+) -> list[dict[str, int]]:
+    """Bytes one causal attention call (batch 1, float32) saves for the backward,
+    per sequence length T: the from-scratch formula (its T x T probabilities)
+    against FlashAttention-2 (Q, K, V, O and the logsumexp)."""
+    from llm_from_scratch.model.attention import causal_mask
+    from llm_from_scratch.model.attention import scaled_dot_product_attention as naive
+    from llm_from_scratch.model.flash import flash_attention
+
+    rows = []
+    for T in lengths:
+        g = torch.Generator().manual_seed(T)
+        q, k, v = (torch.randn(1, heads, T, head_dim, generator=g).requires_grad_()
+                   for _ in range(3))
+        _, full = saved_tensor_bytes(lambda: naive(q, k, v, causal_mask(T)))
+        _, flash = saved_tensor_bytes(lambda: flash_attention(q, k, v, True, block,
+                                                              block))
+        rows.append({"T": T, "naive_bytes": full, "flash_bytes": flash})
+    return rows
