@@ -28,7 +28,9 @@ def _check(bits: int, group_size: int | None, in_features: int) -> int:
         raise ValueError(f"bits must be one of {BITS}, got {bits!r}")
     if group_size is None:
         group_size = in_features if bits == 8 else 128
-    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or (
+        group_size < 2
+    ):
         raise ValueError(f"group_size must be an int >= 2, got {group_size!r}")
     if in_features % group_size or group_size % 2:
         raise ValueError(
