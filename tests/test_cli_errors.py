@@ -338,3 +338,39 @@ def test_chat_reply_length_fits_a_short_context() -> None:
     fitted = ChatSettings(max_new_tokens=chat_new_tokens(64, 64))
     assert not batch_replies(model, tok, ["hello there"], fitted)[0].startswith(
         "(cannot answer")
+
+
+def test_manifest_names_its_tokenizer(tmp_path) -> None:
+    from llm_from_scratch.data.corpus import write_split_shards
+    from llm_from_scratch.data.documents import Document
+    from llm_from_scratch.tokenizer import BOOK_SPECIAL_TOKENS, Tokenizer, train_bpe
+    from llm_from_scratch.train.sources import manifest_tokenizer
+
+    def tokenizer(text: str, path: Path) -> Tokenizer:
+        vocab, _ = train_bpe(text * 20, 270, BOOK_SPECIAL_TOKENS)
+        Tokenizer.from_vocab(vocab, BOOK_SPECIAL_TOKENS, "gpt4").save(path)
+        return Tokenizer.load(path)
+
+    tok = tokenizer("the cat sat on the mat. ", tmp_path / "my.tok")
+    docs = [Document(f"d{i}", f"the cat {i} sat on the mat. " * 5, "t")
+            for i in range(30)]
+    _, val = write_split_shards(docs, tok, tmp_path / "cur", 0.2, tmp_path / "my.tok")
+    assert manifest_tokenizer(val).vocab == tok.vocab
+    tokenizer("a different corpus entirely. ", tmp_path / "my.tok")  # replaced
+    with pytest.raises(ValueError, match=r"my\.tok is not the one .*SHA-256"):
+        manifest_tokenizer(val)
+    (tmp_path / "my.tok").unlink()
+    with pytest.raises(FileNotFoundError, match=r"my\.tok, which is missing"):
+        manifest_tokenizer(val)
+    with pytest.raises(ValueError, match="at least one document on each side"):
+        write_split_shards(docs[:1], tok, tmp_path / "one", 0.5)
+
+
+def test_nothing_survives_curation(capsys, tmp_path) -> None:
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "blob").write_bytes(b"\x00\x01\x02" * 100)
+    out = tmp_path / "out"
+    fails(["curate", "--input", str(tmp_path / "texts"), "--out", str(out),
+           "--no-toxicity", "--workers", "1"], capsys, "no document of 1 survived",
+          "malformed: binary")
+    assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
