@@ -374,3 +374,16 @@ def test_nothing_survives_curation(capsys, tmp_path) -> None:
            "--no-toxicity", "--workers", "1"], capsys, "no document of 1 survived",
           "malformed: binary")
     assert not out.exists() and not list(tmp_path.glob(".out.tmp-*"))
+
+
+def test_pass_one_knows_its_total(tmp_path) -> None:
+    from llm_from_scratch.data.pipeline import CurationConfig, count_inputs
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("x", "b/y", ".z"):
+        (tmp_path / "a" / name).write_text("text")
+    (tmp_path / "one.txt").write_text("text")
+    mine = CurationConfig.from_dict({"inputs": [str(tmp_path / "a"),
+                                                str(tmp_path / "one.txt")]})
+    assert count_inputs(mine) == 3  # the hidden file is not an input
+    assert count_inputs(CurationConfig()) is None  # the book's sources: unknown

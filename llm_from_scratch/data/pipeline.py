@@ -449,6 +449,20 @@ def check_inputs(config: CurationConfig) -> None:
                              f"{INPUT_KINDS}, under **/*)")
 
 
+def count_inputs(config: CurationConfig) -> int | None:
+    """How many documents the inputs hold, when that is cheap to know (text
+    files and folders only, no other source), for the progress line's ETA."""
+    if config.shakespeare or config.crawl or config.hf:
+        return None
+    total = 0
+    for item in config.inputs:
+        path = Path(item)
+        if path.suffix == ".jsonl" or path.name.endswith((".warc", ".warc.gz")):
+            return None
+        total += len(visible_files(path)) if path.is_dir() else 1
+    return total
+
+
 def input_documents(config: CurationConfig) -> Iterator[Document]:
     """Documents from ``config.inputs``, read by file type."""
     from llm_from_scratch.data.documents import read_folder, read_html_files
@@ -481,14 +495,6 @@ def curate(
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if documents is None:
-        # Chained lazily: files and streamed datasets are read as the first pass needs
-        # them, so memory stays bounded by the pass's own state, not the input size.
-        check_inputs(config)  # fail before any work, not midway through
-        hf_docs = config.hf.documents() if config.hf else ()
-        documents = itertools.chain(
-            default_documents(config), input_documents(config), hf_docs
-        )
     funnel = _Funnel(config.examples_per_reason)
     spill_path, ledger_path = out / "pass1.jsonl", out / "ledger.jsonl"
     seen_ids: dict[str, str] = {}  # id -> source it came from
@@ -507,9 +513,19 @@ def curate(
             seen_ids[doc.id] = doc.source
             yield doc
 
+    total = None
+    if documents is None:
+        # Chained lazily: files and streamed datasets are read as the first pass needs
+        # them, so memory stays bounded by the pass's own state, not the input size.
+        check_inputs(config)  # fail before any work, not midway through
+        total = count_inputs(config)
+        hf_docs = config.hf.documents() if config.hf else ()
+        documents = itertools.chain(
+            default_documents(config), input_documents(config), hf_docs
+        )
     outcomes = _first_pass_all(checked(documents), config)
     if config.progress:
-        outcomes = progress(outcomes, "curate pass 1", "doc")
+        outcomes = progress(outcomes, "curate pass 1", "doc", total=total)
     with open(spill_path, "w") as spill, open(ledger_path, "w") as ledger:
         for o in outcomes:
             before = _nbytes(o.doc.text) if o.stage == "validity" else None
