@@ -176,6 +176,7 @@ def flash_attention(
     positions (Tq <= Tk), as with a KV cache. Saved for the backward: q, k, v, the
     output and the per-row logsumexp (B, H, Tq).
     """
+    # region checks
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
         raise ValueError(
             "q, k, v must be 4-d (B, H, T, d), got "
@@ -194,5 +195,6 @@ def flash_attention(
     for name, size in (("block_q", block_q), ("block_k", block_k)):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"{name} must be a positive int, got {size!r}")
+    # endregion
     scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
     return FlashAttention2.apply(q.contiguous(), k, v, causal, block_q, block_k, scale)
