@@ -196,5 +196,5 @@ def flash_attention(
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"{name} must be a positive int, got {size!r}")
     # endregion
-    scale = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     return FlashAttention2.apply(q.contiguous(), k, v, causal, block_q, block_k, scale)
