@@ -27,6 +27,12 @@ from llm_from_scratch.model.generation import sample_next
 from llm_from_scratch.model.hf import from_hf_llama, to_hf_llama
 from llm_from_scratch.model.hf_files import load_hf_llama
 from llm_from_scratch.model.kv_cache import KVCache
+from llm_from_scratch.model.moe import MoEFeedForward, Router, load_balancing_loss
+from llm_from_scratch.model.mup import (
+    apply_mup_init,
+    mup_param_groups,
+    width_multiplier,
+)
 from llm_from_scratch.model.layers import (
     Embedding,
     FeedForward,
@@ -56,12 +62,15 @@ __all__ = [
     "FlashAttention2",
     "KVCache",
     "Linear",
+    "MoEFeedForward",
     "ModelConfig",
     "RMSNorm",
     "RopeScaling",
     "RotaryEmbedding",
+    "Router",
     "Transformer",
     "activation_bytes",
+    "apply_mup_init",
     "apply_rotary",
     "attention_saved_bytes",
     "blockwise_attention",
@@ -72,8 +81,10 @@ __all__ = [
     "flops_per_token",
     "from_hf_llama",
     "llama3_frequencies",
+    "load_balancing_loss",
     "load_hf_llama",
     "matmul_parameters",
+    "mup_param_groups",
     "rope_frequencies",
     "sample_next",
     "saved_tensor_bytes",
@@ -81,4 +92,5 @@ __all__ = [
     "silu",
     "softmax",
     "to_hf_llama",
+    "width_multiplier",
 ]

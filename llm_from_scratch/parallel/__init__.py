@@ -26,6 +26,7 @@ from llm_from_scratch.parallel.cost import (
     tp_comm_bytes,
 )
 from llm_from_scratch.parallel.data_parallel import DataParallel, broadcast_module
+from llm_from_scratch.parallel.expert import ExpertParallelMoE, all_to_all
 from llm_from_scratch.parallel.launch import ParallelError, run_parallel
 from llm_from_scratch.parallel.pipeline import (
     PipelineStage,
@@ -54,6 +55,7 @@ __all__ = [
     "ColumnParallelLinear",
     "CommLog",
     "DataParallel",
+    "ExpertParallelMoE",
     "FullyShardedUnit",
     "Memory",
     "ParallelError",
@@ -63,6 +65,7 @@ __all__ = [
     "VocabParallelEmbedding",
     "ZeroOptimizer",
     "activation_bytes",
+    "all_to_all",
     "broadcast_module",
     "bubble_fraction",
     "comm_bytes_per_step",

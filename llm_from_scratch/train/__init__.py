@@ -22,6 +22,7 @@ from llm_from_scratch.train.hardware import (
 )
 from llm_from_scratch.train.loop import TrainResult, evaluate, step_generator, train
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy, perplexity
+from llm_from_scratch.train.muon import Muon, muon_param_groups, newton_schulz
 from llm_from_scratch.train.memory import activation_memory
 from llm_from_scratch.train.optim import (
     AdamW,
@@ -37,6 +38,13 @@ from llm_from_scratch.train.pretrained import (
     is_book_default,
     load_model,
 )
+from llm_from_scratch.train.scaling import (
+    LossFit,
+    Run,
+    bootstrap,
+    fit_isoflop,
+    fit_loss_surface,
+)
 from llm_from_scratch.train.schedule import lr_at
 from llm_from_scratch.train.sources import TrainData, bytes_per_token, open_data
 
@@ -46,6 +54,9 @@ __all__ = [
     "AdamW",
     "Budget",
     "Checkpoint",
+    "LossFit",
+    "Muon",
+    "Run",
     "DistInfo",
     "TrainConfig",
     "TrainData",
@@ -54,6 +65,7 @@ __all__ = [
     "adamw_update",
     "adamw_update_foreach",
     "bits_per_byte",
+    "bootstrap",
     "book_checkpoint",
     "bytes_per_token",
     "book_config",
@@ -63,6 +75,8 @@ __all__ = [
     "cross_entropy",
     "dist_info_from_env",
     "evaluate",
+    "fit_isoflop",
+    "fit_loss_surface",
     "is_book_default",
     "latest_checkpoint",
     "load_checkpoint",
@@ -71,6 +85,8 @@ __all__ = [
     "lr_at",
     "measure_matmul_flops",
     "mfu",
+    "muon_param_groups",
+    "newton_schulz",
     "open_data",
     "param_groups",
     "peak_flops",
