@@ -224,3 +224,22 @@ def test_cached_evaluate_returns_the_same(tmp_path, monkeypatch, model, tok):
     assert list(tmp_path.rglob("*.json"))
     second = cached_evaluate(model, tok, task)
     assert second.metrics == first.metrics and second.per_item == first.per_item
+
+
+def test_cloze_unmatched_lengths_vary():
+    task = build_cloze(DOCS, n_items=30, continuation_words=(2, 12),
+                       match_length=False, name="mixed")
+    lengths = {len(c.split()) for i in task.items for c in i.choices}
+    assert min(lengths) <= 3 and max(lengths) >= 11
+    assert task.items[0].id.startswith("mixed-") and "at random" in task.card
+
+
+def test_mutual_info_matches_the_solution(model, tok):
+    items = tuple(Item(f"i{n}", "multiple_choice", context=c,
+                       choices=("the king", "a fish of the sea", "and"), gold=g)
+                  for n, (c, g) in enumerate([("Long live", 0), ("He caught", 1),
+                                              ("Bread", 2)]))
+    r = evaluate_task(model, tok, Task("t", items), mutual_info=True)
+    picks = [mutual_info_pick(model, tok, i, prefix="") for i in items]
+    assert r.per_item["acc_mutual_info"] == [float(p == i.gold)
+                                             for p, i in zip(picks, items)]

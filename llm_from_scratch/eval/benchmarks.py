@@ -56,42 +56,64 @@ filtered endings; length-matched by characters, not by tokens."""
 
 def build_cloze(
     documents: Sequence[str], n_items: int = 200, context_words: int = 30,
-    continuation_words: int = 8, seed: int = 0,
+    continuation_words: int | tuple[int, int] = 8, seed: int = 0,
+    match_length: bool = True, name: str = "cloze",
 ) -> Task:
-    """A 4-way cloze task from ``documents`` (see ``CLOZE_CARD``)."""
+    """A 4-way cloze task from ``documents`` (see ``CLOZE_CARD``).
+
+    ``continuation_words`` is a count, or a (low, high) range drawn from per
+    passage; ``match_length=False`` draws the distractors at random from the
+    other documents instead of matching the true continuation's length (the
+    variant on which the normalisations of the score disagree).
+    """
     if len(documents) < 4:
         raise ValueError(f"cloze needs >= 4 documents, got {len(documents)}")
-    span = context_words + continuation_words
+    rng = random.Random(seed)
+    low, high = ((continuation_words, continuation_words)
+                 if isinstance(continuation_words, int) else continuation_words)
     passages = []  # (doc index, context, continuation)
     for d, text in enumerate(documents):
-        words = text.split()
-        for s in range(0, len(words) - span + 1, span):
+        words, s = text.split(), 0
+        while True:
+            m = rng.randint(low, high)
+            if s + context_words + m > len(words):
+                break
             ctx = " ".join(words[s:s + context_words])
-            cont = " ".join(words[s + context_words:s + span])
+            cont = " ".join(words[s + context_words:s + context_words + m])
             passages.append((d, ctx, cont))
+            s += context_words + m
     if len(passages) < n_items:
         raise ValueError(f"only {len(passages)} passages for {n_items} items")
-    rng = random.Random(seed)
     chosen = sorted(rng.sample(range(len(passages)), n_items))
     by_length = sorted(range(len(passages)), key=lambda i: len(passages[i][2]))
     rank = {p: r for r, p in enumerate(by_length)}
     items = []
     for n, p in enumerate(chosen):
         doc, ctx, cont = passages[p]
-        r, distractors, step = rank[p], [], 1
-        while len(distractors) < 3:  # nearest lengths, other documents
-            for q in (r - step, r + step):
-                if 0 <= q < len(by_length) and len(distractors) < 3:
-                    other = passages[by_length[q]]
-                    if other[0] != doc and other[2] not in distractors + [cont]:
-                        distractors.append(other[2])
-            step += 1
+        distractors: list[str] = []
+        if match_length:
+            r, step = rank[p], 1
+            while len(distractors) < 3:  # nearest lengths, other documents
+                for q in (r - step, r + step):
+                    if 0 <= q < len(by_length) and len(distractors) < 3:
+                        other = passages[by_length[q]]
+                        if other[0] != doc and other[2] not in distractors + [cont]:
+                            distractors.append(other[2])
+                step += 1
+        else:
+            while len(distractors) < 3:
+                other = passages[rng.randrange(len(passages))]
+                if other[0] != doc and other[2] not in distractors + [cont]:
+                    distractors.append(other[2])
         options = [cont, *distractors]
         rng.shuffle(options)
-        items.append(Item(f"cloze-{n}", "multiple_choice", context=ctx,
+        items.append(Item(f"{name}-{n}", "multiple_choice", context=ctx,
                           choices=tuple(options), gold=options.index(cont)))
     card = CLOZE_CARD.format(ctx=context_words, cont=continuation_words)
-    return Task("cloze", tuple(items), card)
+    if not match_length:
+        card = card.replace("with the closest length in characters",
+                            "drawn at random, of any length")
+    return Task(name, tuple(items), card)
 
 
 PARITY_CARD = """\

@@ -27,10 +27,12 @@ def weights_key(model: nn.Module) -> str:
 
 
 def cached_evaluate(
-    model: nn.Module, tok: Any, task: Task, batch_size: int = 32
+    model: nn.Module, tok: Any, task: Task, batch_size: int = 32,
+    mutual_info: bool = False,
 ) -> TaskResult:
     """``evaluate_task`` of the whole task, read from the cache when present."""
-    key = f"{task.name}-{task_fingerprint(task)}-{weights_key(model)}-v{VERSION}"
+    mi = "-mi" if mutual_info else ""
+    key = f"{task.name}-{task_fingerprint(task)}-{weights_key(model)}{mi}-v{VERSION}"
     path = cache_dir("eval") / f"{key}.json"
     if path.is_file():
         d = json.loads(path.read_text())
@@ -38,7 +40,7 @@ def cached_evaluate(
             d["task"], d["n_items"], {k: tuple(v) for k, v in d["metrics"].items()},
             d["per_item"], [tuple(s) for s in d["skipped"]], d["outputs"],
         )
-    r = evaluate_task(model, tok, task, batch_size)
+    r = evaluate_task(model, tok, task, batch_size, mutual_info=mutual_info)
     path.write_text(json.dumps({
         "task": r.task, "n_items": r.n_items, "metrics": r.metrics,
         "per_item": r.per_item, "skipped": r.skipped, "outputs": r.outputs,

@@ -7,11 +7,15 @@ with $|c_i|$ the option's length in characters (lm-evaluation-harness's
 ``acc_norm``, used for HellaSwag); ``acc_bytes`` divides by UTF-8 bytes
 (equal to ``acc_norm`` on ASCII); ``acc_token`` by the option's token count
 (the per-token mean). Ties go to the first option, as ``numpy.argmax`` does.
+With ``mutual_info=True``, ``acc_mutual_info`` (lm-evaluation-harness's name)
+picks $\\arg\\max_i \\ell_i - \\log p(\\text{delimiter} + c_i)$, the
+log-likelihood the context adds over the option's own (scored after the
+end-of-text token alone).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +130,7 @@ def mc_logprobs(
 
 def evaluate_multiple_choice(
     model: nn.Module, tok: EncodesText, task: Task, batch_size: int = 32,
-    progress: bool = False,
+    progress: bool = False, mutual_info: bool = False,
 ) -> TaskResult:
     lls, counts, skipped, kept = mc_logprobs(
         model, tok, list(task.items), batch_size, progress
@@ -135,6 +139,13 @@ def evaluate_multiple_choice(
     for item, ll, n in zip(kept, lls, counts):
         for k, pick in choice_picks(ll, item.choices, n).items():
             per_item[k].append(float(pick == item.gold))
+    if mutual_info:
+        bare = [replace(i, context="") for i in kept]
+        priors, _, _, _ = mc_logprobs(model, tok, bare, batch_size, progress)
+        per_item["acc_mutual_info"] = [
+            float(int(np.argmax(ll - prior)) == item.gold)
+            for item, ll, prior in zip(kept, lls, priors)
+        ]
     result = _finish(task.name, per_item, len(kept), skipped)
     result.outputs = [str(int(np.argmax(ll))) for ll in lls]
     return result
@@ -222,17 +233,18 @@ def evaluate_rolling(
 
 def evaluate_task(
     model: nn.Module, tok: Any, task: Task, batch_size: int = 32,
-    limit: int | None = None, progress: bool = False,
+    limit: int | None = None, progress: bool = False, mutual_info: bool = False,
 ) -> TaskResult:
     """Score ``task`` (its first ``limit`` items) and attach error bars:
     standard errors for accuracies, a 95% bootstrap half-width for bits per
-    byte."""
+    byte. ``mutual_info`` adds ``acc_mutual_info`` to multiple choice."""
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         task = Task(task.name, task.items[:limit], task.card)
     if task.type == "multiple_choice":
-        return evaluate_multiple_choice(model, tok, task, batch_size, progress)
+        return evaluate_multiple_choice(model, tok, task, batch_size, progress,
+                                        mutual_info)
     if task.type == "generate":
         return evaluate_generate(model, tok, task, progress)
     return evaluate_rolling(model, tok, task, batch_size, progress)
