@@ -212,7 +212,9 @@ def test_rerun_gives_byte_identical_shards(tmp_path):
 def test_book_shards_default_corpus():
     shards = book_shards()
     train, val = TokenShards(shards.train), TokenShards(shards.val)
-    assert train.num_tokens > 10 * val.num_tokens > 0
+    # documents go to validation by a hash with val_fraction 0.1: about a tenth of
+    # the tokens, not exactly (documents differ in length)
+    assert 0.04 < val.num_tokens / (train.num_tokens + val.num_tokens) < 0.2
     assert train.vocab_size == shards.tokenizer.vocab_size
     train_docs = set(train.manifest["metadata"]["documents"])
     assert not train_docs & set(val.manifest["metadata"]["documents"])

@@ -13,9 +13,10 @@ installed next to Python:
 * ``pydoc``    — module docstrings of the Python standard library (English
   technical prose), read with ``ast`` (parsed, never imported or executed).
 
-Sources are pinned: files are sorted by name and capped, so the same venv
-always gives the same crawl. The book's own package is left out: its README
-changes with every edit of the book, and the corpus must not.
+Sources are pinned: only the distributions listed in ``crawl_sources`` are read
+(the book's own package is not among them: its README changes with every edit of
+the book, and the corpus must not), and files are sorted by name and capped, so
+the pinned requirements always give the same crawl, whatever else is installed.
 ``/usr/share/doc`` copyright files (Debian only) are an optional extra.
 """
 
@@ -29,6 +30,7 @@ from collections.abc import Iterator
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
+from llm_from_scratch.data.crawl_sources import CRAWL_DISTRIBUTIONS, dist_name
 from llm_from_scratch.data.documents import Document, decode
 
 
@@ -48,13 +50,14 @@ def _metadata_body(raw: bytes) -> str:
     return body if body.strip() else (description or "")
 
 
-OWN_DIST = "llm_from_scratch-"  # the book's own dist-info: not part of the crawl
-
-
 def _installed(site: Path, pattern: str) -> list[Path]:
-    """Files matching ``pattern`` under site-packages, sorted, without the book's."""
-    return sorted(p for p in site.glob(pattern)
-                  if not p.relative_to(site).parts[0].startswith(OWN_DIST))
+    """Files matching ``pattern`` under site-packages, sorted, from the pinned
+    distributions only (``crawl_sources``): installing another package, or the
+    book's own, leaves the crawl unchanged."""
+    return sorted(
+        p for p in site.glob(pattern)
+        if dist_name(p.relative_to(site).parts[0]) in CRAWL_DISTRIBUTIONS
+    )
 
 
 def readme_pages(site: Path, limit: int) -> Iterator[Document]:
