@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -246,3 +247,43 @@ def bootstrap(runs: Sequence[Run], samples: int = 100, seed: int = 0,
             except ValueError:
                 bad_surf += 1
     return Bootstrap(np.array(a_n), np.array(a_d), fits, bad_iso, bad_surf)
+
+
+def steps_for_budget(config: Any, flops: float, vocab_size: int) -> int:
+    """Optimizer steps that spend ``flops`` = flops_per_token * tokens (>= 1)."""
+    from llm_from_scratch.model import flops_per_token
+    from llm_from_scratch.train.loop import model_config
+
+    per_token = flops_per_token(model_config(config, vocab_size), config.seq_len)
+    return max(1, round(flops / (per_token * config.tokens_per_step)))
+
+
+def cached_run(config: Any, namespace: str = "scaling") -> dict[str, Any]:
+    """Train ``config`` on the book's shards once; cache its result as JSON.
+
+    The key is the config and the digests of the shard manifests, so a
+    changed corpus or setting retrains. Returns params (matmul weights, the N
+    of 6ND), tokens, flops (``flops_per_token`` * tokens), final validation
+    loss, training seconds, and the MoE router load when there is one.
+    """
+    from llm_from_scratch.data import book_shards
+    from llm_from_scratch.model import flops_per_token, matmul_parameters
+    from llm_from_scratch.train.loop import train
+    from llm_from_scratch.utils import cached_json, file_digest
+
+    shards = book_shards()
+    key = {"config": config.to_dict(),
+           "data": [file_digest(shards.train), file_digest(shards.val)]}
+
+    def compute() -> dict[str, Any]:
+        result = train(config)
+        mc = result.model.config
+        tokens = config.steps * config.tokens_per_step
+        loads = [layer.feed_forward.load.tolist() for layer in result.model.layers
+                 if getattr(layer.feed_forward, "load", None) is not None]
+        return {"params": matmul_parameters(mc), "tokens": tokens,
+                "flops": flops_per_token(mc, config.seq_len) * tokens,
+                "loss": result.evals[-1]["val_loss"], "seconds": result.seconds,
+                "losses": result.losses, "load": loads}
+
+    return cached_json(namespace, key, compute)
