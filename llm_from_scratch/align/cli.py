@@ -161,19 +161,22 @@ def batch_replies(
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from llm_from_scratch.tokenizer import Tokenizer, book_tokenizer
     from llm_from_scratch.train import load_model
+    from llm_from_scratch.train.cli import chat_new_tokens, sample_tokenizer
 
-    model, _ = load_model(Path(args.checkpoint))
-    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else book_tokenizer()
+    model, config = load_model(Path(args.checkpoint))
+    # the tokenizer the checkpoint's data records, unless --tokenizer names one
+    tok = sample_tokenizer(config, args.tokenizer)
     if tok.vocab_size != model.config.vocab_size:
-        raise SystemExit(
-            f"tokenizer has {tok.vocab_size} tokens but the model "
+        raise ValueError(
+            f"the tokenizer has {tok.vocab_size} tokens but the model "
             f"{model.config.vocab_size}"
         )
+    if args.max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     settings = ChatSettings(
-        args.max_new_tokens, args.temperature, args.top_k, args.top_p, args.system,
-        args.seed,
+        chat_new_tokens(model.config.max_positions, args.max_new_tokens),
+        args.temperature, args.top_k, args.top_p, args.system, args.seed,
     )
 
     if args.prompts_file:
@@ -203,7 +206,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint directory (an aligned stage under the cache's "
                         "align/ folder, or any training checkpoint)")
-    p.add_argument("--tokenizer", help="tokenizer file (default: the book's)")
+    p.add_argument("--tokenizer", help="tokenizer file (default: the one the "
+                                       "checkpoint's data records)")
     p.add_argument("--system", help="system message for every conversation")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--temperature", type=float, default=0.8)
