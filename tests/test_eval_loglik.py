@@ -127,7 +127,8 @@ def test_rolling_loglikelihood_is_the_sum_over_tokens(model, tok):
     total = rolling_loglikelihood(model, tok, [text])[0]
     # each token once: windows as lm-eval, scored one by one
     by_hand = sum(score_one(model, c, y).logprob
-                  for c, y in rolling_windows(ids, tok.eot_id, model.config.max_positions))
+                  for c, y in rolling_windows(ids, tok.eot_id,
+                                              model.config.max_positions))
     assert total == pytest.approx(by_hand, abs=1e-3)
     bpb, nats, n_bytes = bits_per_byte(model, tok, [text, "short"])
     assert n_bytes == [len(text), 5]

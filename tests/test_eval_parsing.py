@@ -2,7 +2,12 @@
 
 import pytest
 
-from llm_from_scratch.eval import gsm8k_correct, normalize_number, parse_choice, parse_gsm8k
+from llm_from_scratch.eval import (
+    gsm8k_correct,
+    normalize_number,
+    parse_choice,
+    parse_gsm8k,
+)
 
 GSM8K = [
     ("#### 42", "42"),

@@ -4,7 +4,8 @@ Read in this order: ``loglik`` (scoring continuations, batched), ``tasks`` (the
 item format), ``evaluate`` (a task's scores), ``parsing`` (answers from
 generated text), ``passk``, ``stats`` (standard errors, bootstrap, detectable
 differences), ``benchmarks`` (the book's offline benchmarks),
-``contamination``, ``cache`` (scores kept on disk) and ``harness`` (the book's models inside
+``contamination``, ``cache`` (scores kept on disk) and
+``harness`` (the book's models inside
 lm-evaluation-harness; imported on demand, since it loads the harness).
 """
 
@@ -61,7 +62,13 @@ from llm_from_scratch.eval.stats import (
     paired_bootstrap,
     standard_error,
 )
-from llm_from_scratch.eval.tasks import Item, Task, item_from_json, load_jsonl, save_jsonl
+from llm_from_scratch.eval.tasks import (
+    Item,
+    Task,
+    item_from_json,
+    load_jsonl,
+    save_jsonl,
+)
 
 __all__ = [
     "BENCHMARKS",
