@@ -123,7 +123,8 @@ two-digit numbers; the reply is generated greedily until `<|end|>` and must be
 exactly "even" or "odd". *Measures:* whether a chat model follows the format
 and applies the rule to numbers it was not trained on. *Cannot measure:*
 anything about a base model (it has never seen the chat format, so it scores
-about 0); with {n} items one standard error is about 0.1, so only large
+about 0); there are two answers, so a model that answers in format by guessing
+scores 0.5; with {n} items one standard error is about 0.1, so only large
 differences between models are visible."""
 
 
