@@ -193,6 +193,9 @@ def test_eval_command(tmp_path, capsys, model, tok):
     assert "| acc_norm |" in printed and "stderr" in printed
     result = json.loads(out.read_text())
     assert result["n_items"] == 2 and "acc" in result["metrics"]
+    assert main(["eval", "--checkpoint", str(ckpt), "--task", str(data),
+                 "--mutual-info", "--no-progress"]) == 0
+    assert "| acc_mutual_info |" in capsys.readouterr().out
     assert main(["eval", "--checkpoint", str(ckpt), "--task", "nope"]) == 2
     assert "unknown task 'nope'" in capsys.readouterr().err
     assert main(["eval", "--checkpoint", str(tmp_path / "none"), "--task",

@@ -33,7 +33,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         task = _task(args.task)
         model, tok = load_for_eval(args.checkpoint, args.tokenizer)
         result = evaluate_task(model, tok, task, args.batch_size, args.limit,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress,
+                               mutual_info=args.mutual_info)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -60,5 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="score only the first N items")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--output", help="write the results as JSON here")
+    p.add_argument("--mutual-info", action="store_true",
+                   help="also score multiple choice by mutual information "
+                        "(acc_mutual_info)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
