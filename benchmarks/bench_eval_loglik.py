@@ -14,9 +14,7 @@ and checks that the log-likelihoods agree.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-import types
 
 import torch
 
@@ -26,28 +24,7 @@ from llm_from_scratch.model import ModelConfig, Transformer, to_hf_llama
 VOCAB, EOT = 4096, 4091
 
 
-def ensure_accelerate() -> None:
-    """HFLM imports accelerate but never calls it for a model object; a stub
-    stands in where it is not installed."""
-    try:
-        import accelerate  # noqa: F401
-        return
-    except ImportError:
-        import transformers  # noqa: F401
-        from transformers import LlamaForCausalLM  # noqa: F401
-
-    def unavailable(*args, **kwargs):  # noqa: ANN002, ANN003
-        raise RuntimeError("accelerate stub")
-
-    stub, utils = types.ModuleType("accelerate"), types.ModuleType("accelerate.utils")
-    stub.Accelerator = stub.InitProcessGroupKwargs = unavailable
-    stub.find_executable_batch_size = utils.get_max_memory = unavailable
-    stub.utils = utils
-    sys.modules.update({"accelerate": stub, "accelerate.utils": utils})
-
-
 def hflm(model: Transformer, batch_size: int):  # noqa: ANN201
-    ensure_accelerate()
     from lm_eval.models.huggingface import HFLM
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
