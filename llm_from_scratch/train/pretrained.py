@@ -8,6 +8,8 @@ minutes) when it is missing, so every notebook also runs on its own.
 
 from __future__ import annotations
 
+import fcntl
+
 import hashlib
 import json
 from dataclasses import fields, replace
@@ -106,9 +108,14 @@ def book_checkpoint(config: TrainConfig | None = None) -> Path:
     key = run_key(config, [shards.train, shards.val])
     out = cache_dir("checkpoints", "book-" + key)
     final = out / "checkpoints" / f"step_{config.steps:06d}"
-    if not (final / "state.json").is_file():
-        every = max(1, config.steps // 4)
-        train(replace(config, out_dir=str(out), resume=True, checkpoint_every=every))
+    # one trainer at a time: two notebooks (or a test and a notebook) asking for
+    # the same model would otherwise both write checkpoints into ``out``
+    with open(out / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (final / "state.json").is_file():
+            every = max(1, config.steps // 4)
+            train(replace(config, out_dir=str(out), resume=True,
+                          checkpoint_every=every))
     return final
 
 
