@@ -263,10 +263,10 @@ def test_crawl_leaves_out_the_books_own_package(tmp_path):
     from llm_from_scratch.data.crawl import license_pages, readme_pages
 
     site = tmp_path / "site"
-    for dist in ("llm_from_scratch-0.1.0", "other-1.0"):
+    for dist in ("llm_from_scratch-0.1.0", "numpy-1.0"):
         info = site / f"{dist}.dist-info"
         info.mkdir(parents=True)
         (info / "METADATA").write_text("Name: x\n\n" + "A readme line. " * 20)
         (info / "LICENSE").write_text("MIT License " * 10)
     ids = [d.id for d in readme_pages(site, 10)] + [d.id for d in license_pages(site, 10)]
-    assert ids == ["readme/other-1.0.dist-info", "license/other-1.0.dist-info/LICENSE"]
+    assert ids == ["readme/numpy-1.0.dist-info", "license/numpy-1.0.dist-info/LICENSE"]
