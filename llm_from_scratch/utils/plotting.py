@@ -1,12 +1,15 @@
 """The book's figure style: readable in the PDF, consistent across chapters.
 
 ``use_book_style()`` sets matplotlib's rcParams and, inside IPython, asks the inline
-backend to emit every figure twice: a 200-dpi PNG shown at half its pixel size (the HTML build shows it) and a PDF
+backend to emit every figure twice: a 200-dpi PNG shown at half its pixel size (the
+HTML build shows it) and a PDF
 (myst-nb's LaTeX builder prefers ``application/pdf``, so the printed book gets vector
 figures).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import matplotlib as mpl
 
@@ -54,7 +57,11 @@ def _configure_inline_backend() -> bool:
 def use_book_style() -> None:
     """Apply the book's matplotlib settings (call once at the top of a notebook).
 
-    Under IPython, figures are also emitted as PNG (HTML) and PDF (LaTeX).
+    Under IPython, figures are also emitted as PNG (HTML) and PDF (LaTeX). The
+    warning ``tqdm.auto`` gives on import when ipywidgets is absent (libraries such
+    as transformers import it) is silenced: it is not about the book's code, and
+    the book build treats text on stderr as an error.
     """
     mpl.rcParams.update(BOOK_STYLE)
     _configure_inline_backend()
+    warnings.filterwarnings("ignore", message="IProgress not found")
