@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 FATAL = {
-    "missing glyph": re.compile(r"Missing character: There is no (.+?) in font (.+?)!"),
+    "missing glyph": re.compile(r"Missing character: There is no (.+?) in font ([^!\n]+)"),
     "undefined reference": re.compile(r"LaTeX Warning: Reference `(.+?)' .*undefined"),
     "undefined citation": re.compile(r"LaTeX Warning: Citation `(.+?)' .*undefined"),
 }
