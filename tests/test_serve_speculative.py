@@ -11,7 +11,7 @@ import torch
 from scipy import stats
 
 from llm_from_scratch.model import ModelConfig, Transformer, sample_next
-from llm_from_scratch.serve.sampling import sampling_probs
+from llm_from_scratch.model.generation import sampling_probs
 from llm_from_scratch.serve.speculative import (
     expected_tokens_per_round,
     speculative_generate,

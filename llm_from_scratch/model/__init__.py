@@ -23,7 +23,7 @@ from llm_from_scratch.model.flops import (
     flops_per_token,
     matmul_parameters,
 )
-from llm_from_scratch.model.generation import sample_next
+from llm_from_scratch.model.generation import sample_next, sampling_probs
 from llm_from_scratch.model.hf import from_hf_llama, to_hf_llama
 from llm_from_scratch.model.hf_files import load_hf_llama
 from llm_from_scratch.model.kv_cache import KVCache
@@ -87,6 +87,7 @@ __all__ = [
     "mup_param_groups",
     "rope_frequencies",
     "sample_next",
+    "sampling_probs",
     "saved_tensor_bytes",
     "scaled_dot_product_attention",
     "silu",

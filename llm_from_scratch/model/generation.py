@@ -27,23 +27,24 @@ def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -
         raise ValueError(f"top_p must be None or in (0, 1], got {top_p!r}")
 
 
-def sample_next(
+def sampling_probs(
     logits: Tensor,
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Draw one token id per row of ``logits`` (B, V).
+    """logits (..., V) -> the float32 probabilities (..., V) ``sample_next`` draws from.
 
-    temperature 0 is greedy (argmax); otherwise logits / temperature are restricted
-    to the ``top_k`` largest and/or the smallest set whose probability reaches
-    ``top_p`` (nucleus sampling, Holtzman et al. 2020), then sampled.
+    logits / temperature are restricted to the ``top_k`` largest and/or the smallest
+    set whose probability reaches ``top_p`` (nucleus sampling, Holtzman et al. 2020).
+    Temperature 0 is a one-hot at the argmax (greedy). Speculative decoding needs
+    these probabilities themselves, not only a draw from them.
     """
     check_sampling(temperature, top_k, top_p)
     logits = logits.float()
     if temperature == 0:
-        return logits.argmax(dim=-1)
+        onehot = torch.zeros_like(logits)
+        return onehot.scatter(-1, logits.argmax(dim=-1, keepdim=True), 1.0)
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
@@ -57,7 +58,22 @@ def sample_next(
         logits = torch.full_like(logits, float("-inf")).scatter(
             -1, order, sorted_logits
         )
-    probs = torch.softmax(logits, dim=-1)
+    return torch.softmax(logits, dim=-1)
+
+
+def sample_next(
+    logits: Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Draw one token id per row of ``logits`` (B, V) from ``sampling_probs``;
+    temperature 0 is greedy (argmax, no draw)."""
+    check_sampling(temperature, top_k, top_p)
+    if temperature == 0:
+        return logits.float().argmax(dim=-1)
+    probs = sampling_probs(logits, temperature, top_k, top_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from llm_from_scratch.model import Transformer
-from llm_from_scratch.serve.sampling import sampling_probs
+from llm_from_scratch.model.generation import sampling_probs
 
 
 @dataclass
