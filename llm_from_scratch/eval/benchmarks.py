@@ -22,23 +22,29 @@ from llm_from_scratch.eval.tasks import Item, Task
 LETTERS = "ABCD"
 
 
-def held_out_documents() -> list[str]:
-    """The texts of the curated corpus's validation documents (decoded from the
-    validation shards, which hold each document once, separated by end-of-text)."""
+def book_documents(split: str) -> list[str]:
+    """The texts of the curated corpus's ``split`` ("train" or "val") documents,
+    decoded from its shards (which hold each document once, separated by
+    end-of-text)."""
     import numpy as np
 
     from llm_from_scratch.data import TokenShards, book_shards
 
     shards = book_shards()
-    val = TokenShards(shards.val)
-    ids = val.tokens(0, len(val))
-    cuts = np.flatnonzero(ids == val.eot_id)
+    tokens = TokenShards({"train": shards.train, "val": shards.val}[split])
+    ids = tokens.tokens(0, len(tokens))
+    cuts = np.flatnonzero(ids == tokens.eot_id)
     docs, start = [], 0
     for cut in [*cuts.tolist(), len(ids)]:
         if cut > start:
             docs.append(shards.tokenizer.decode(ids[start:cut].tolist()))
         start = cut + 1
-    return [d for d in docs if d.strip()]
+    return docs
+
+
+def held_out_documents() -> list[str]:
+    """The non-blank texts of the curated corpus's validation documents."""
+    return [d for d in book_documents("val") if d.strip()]
 
 
 CLOZE_CARD = """\

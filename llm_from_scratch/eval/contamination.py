@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llm_from_scratch.data.decontam import max_overlap
+from llm_from_scratch.eval.benchmarks import book_documents
 from llm_from_scratch.eval.tasks import Item, Task
 
 NGRAM = 8  # the longest n-gram data.decontam hashes
@@ -39,20 +40,7 @@ def item_text(item: Item) -> str:
 
 def training_documents() -> list[str]:
     """The texts of the curated corpus's training documents."""
-    import numpy as np
-
-    from llm_from_scratch.data import TokenShards, book_shards
-
-    shards = book_shards()
-    train = TokenShards(shards.train)
-    ids = train.tokens(0, len(train))
-    cuts = np.flatnonzero(ids == train.eot_id)
-    docs, start = [], 0
-    for cut in [*cuts.tolist(), len(ids)]:
-        if cut > start:
-            docs.append(shards.tokenizer.decode(ids[start:cut].tolist()))
-        start = cut + 1
-    return docs
+    return book_documents("train")
 
 
 @dataclass(frozen=True)
