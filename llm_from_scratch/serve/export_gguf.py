@@ -27,10 +27,10 @@ from llm_from_scratch.align.chat import BOS, END
 from llm_from_scratch.serve.export_hf import (
     CHAT_TEMPLATE,
     check_exportable,
-    merges_from_ranks,
+    load_for_export,
 )
 from llm_from_scratch.tokenizer import Tokenizer
-from llm_from_scratch.tokenizer.serialization import bytes_to_unicode
+from llm_from_scratch.tokenizer.serialization import bytes_to_unicode, merges_from_ranks
 
 # our name -> GGUF name, per layer (llama.cpp's MODEL_TENSOR names)
 LAYER_TENSORS = {
@@ -235,12 +235,4 @@ def export_gguf(
     dtype: str = "f32",
 ) -> Path:
     """Export a training or alignment checkpoint (default tokenizer: the book's)."""
-    from llm_from_scratch.tokenizer import book_tokenizer
-    from llm_from_scratch.train import load_model
-
-    model, _ = load_model(Path(checkpoint_dir))
-    if tokenizer is None:
-        tokenizer = book_tokenizer()
-    elif not isinstance(tokenizer, Tokenizer):
-        tokenizer = Tokenizer.load(tokenizer)
-    return save_gguf(model, tokenizer, out_file, dtype)
+    return save_gguf(*load_for_export(checkpoint_dir, tokenizer), out_file, dtype)

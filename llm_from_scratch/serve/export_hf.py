@@ -20,7 +20,6 @@ they may differ on code points those tables leave unassigned, which the
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from torch import nn
 
 from llm_from_scratch.align.chat import BOS, CHAT_SPECIALS, END, ROLE_TOKENS, ROLES
 from llm_from_scratch.tokenizer import Tokenizer
-from llm_from_scratch.tokenizer.serialization import bytes_to_unicode
+from llm_from_scratch.tokenizer.serialization import bytes_to_unicode, merges_from_ranks
 
 # render() of llm_from_scratch.align.chat, in Jinja: BOS, then per message its role
 # token, its content and <|end|>; the assistant's role token asks for a reply. Like
@@ -49,36 +48,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '" + ROLE_TOKENS["assistant"] + "' }}{% endif %}"
 )
-
-
-def _split_below(token: bytes, ranks: Mapping[bytes, int], limit: int) -> list[bytes]:
-    """BPE of ``token`` with only the merges ranked below ``limit``."""
-    parts = [token[i : i + 1] for i in range(len(token))]
-    while len(parts) > 1:
-        best = min(
-            (
-                (ranks.get(parts[i] + parts[i + 1], limit), i)
-                for i in range(len(parts) - 1)
-            ),
-        )
-        if best[0] >= limit:
-            break
-        i = best[1]
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
-    return parts
-
-
-def merges_from_ranks(ranks: Mapping[bytes, int]) -> list[tuple[bytes, bytes]]:
-    """The ordered merge list behind ranks (the Tokenization chapter's exercise 1)."""
-    merges = []
-    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
-        if len(token) < 2:
-            continue
-        parts = _split_below(token, ranks, rank)
-        if len(parts) != 2:
-            raise ValueError(f"token {token!r} (rank {rank}) is not one merge")
-        merges.append((parts[0], parts[1]))
-    return merges
 
 
 def hf_pattern(pattern: str) -> str:
@@ -203,6 +172,14 @@ def export_hf(
     tokenizer: Tokenizer | str | Path | None = None,
 ) -> Path:
     """Export a training or alignment checkpoint (default tokenizer: the book's)."""
+    return save_hf(*load_for_export(checkpoint_dir, tokenizer), out_dir)
+
+
+def load_for_export(
+    checkpoint_dir: str | Path, tokenizer: Tokenizer | str | Path | None = None
+) -> tuple[nn.Module, Tokenizer]:
+    """A checkpoint's model and the tokenizer to export with it: ``tokenizer`` (a
+    ``Tokenizer`` or a file), else the book's."""
     from llm_from_scratch.tokenizer import book_tokenizer
     from llm_from_scratch.train import load_model
 
@@ -211,4 +188,4 @@ def export_hf(
         tokenizer = book_tokenizer()
     elif not isinstance(tokenizer, Tokenizer):
         tokenizer = Tokenizer.load(tokenizer)
-    return save_hf(model, tokenizer, out_dir)
+    return model, tokenizer

@@ -30,6 +30,7 @@ import binascii
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -198,3 +199,39 @@ def load_gpt2_files(
             )
         last = ranks[merged]
     return Tokenizer(ranks, specials, pattern, Path(vocab_json).stem)
+
+
+def _split_below(token: bytes, ranks: Mapping[bytes, int], limit: int) -> list[bytes]:
+    """BPE of ``token`` with only the merges ranked below ``limit``."""
+    parts = [token[i : i + 1] for i in range(len(token))]
+    while len(parts) > 1:
+        best = min(
+            (
+                (ranks.get(parts[i] + parts[i + 1], limit), i)
+                for i in range(len(parts) - 1)
+            ),
+        )
+        if best[0] >= limit:
+            break
+        i = best[1]
+        parts[i : i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def merges_from_ranks(ranks: Mapping[bytes, int]) -> list[tuple[bytes, bytes]]:
+    """The ordered merge list behind ranks.
+
+    tiktoken-style ranks store no merge list, but GPT-2's ``merges.txt``, a
+    ``tokenizer.json`` and GGUF need one. Each multi-byte token was made by
+    merging two earlier tokens; encoding its bytes with only the earlier merges
+    stops at exactly those two parts.
+    """
+    merges = []
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) < 2:
+            continue
+        parts = _split_below(token, ranks, rank)
+        if len(parts) != 2:
+            raise ValueError(f"token {token!r} (rank {rank}) is not one merge")
+        merges.append((parts[0], parts[1]))
+    return merges

@@ -4,23 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from llm_from_scratch.tokenizer.serialization import merges_from_ranks
 from llm_from_scratch.tokenizer.tokenizer import Tokenizer
-
-
-def _split_below(token: bytes, ranks: Mapping[bytes, int], limit: int) -> list[bytes]:
-    """BPE-encode ``token`` using only the merges ranked below ``limit``."""
-    parts = [token[i : i + 1] for i in range(len(token))]
-    while len(parts) > 1:
-        candidates = [
-            (ranks[parts[i] + parts[i + 1]], i)
-            for i in range(len(parts) - 1)
-            if ranks.get(parts[i] + parts[i + 1], limit) < limit
-        ]
-        if not candidates:
-            break
-        _, i = min(candidates)
-        parts[i : i + 2] = [parts[i] + parts[i + 1]]
-    return parts
 
 
 def recover_merges(ranks: Mapping[bytes, int]) -> list[tuple[bytes, bytes]]:
@@ -28,17 +13,10 @@ def recover_merges(ranks: Mapping[bytes, int]) -> list[tuple[bytes, bytes]]:
 
     tiktoken stores no merge list. Each multi-byte token was made by merging
     two earlier tokens; encoding its bytes with only the earlier merges must
-    stop at exactly those two parts.
+    stop at exactly those two parts. The package needs this too, to write
+    merge lists for other tools: ``serialization.merges_from_ranks``.
     """
-    merges = []
-    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
-        if len(token) < 2:
-            continue
-        parts = _split_below(token, ranks, rank)
-        if len(parts) != 2:
-            raise ValueError(f"token {token!r} (rank {rank}) is not one merge")
-        merges.append((parts[0], parts[1]))
-    return merges
+    return merges_from_ranks(ranks)
 
 
 def streaming_counterexample() -> tuple[list[str], str]:
