@@ -25,6 +25,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from llm_from_scratch.utils.settings import read_settings
+
 STAGES = ("sft", "dpo", "rl")
 
 
@@ -64,18 +66,7 @@ def load_recipe(path: str | None) -> Any:
 
     if path is None:
         return book_recipe()
-    import yaml
-
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"--config {path} does not exist")
-    try:
-        data = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"--config {path} is not valid YAML/JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"--config {path} must be a mapping of settings")
-    return recipe_from_dict(data, str(path))
+    return recipe_from_dict(read_settings(path), str(path))
 
 
 def parse_stages(text: str) -> list[str]:

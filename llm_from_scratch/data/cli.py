@@ -49,7 +49,8 @@ def build_config(args: argparse.Namespace) -> Any:
     data the default corpus, crawl and noise are off unless the file turns
     them on."""
     from llm_from_scratch.data.langid import LanguageConfig
-    from llm_from_scratch.data.pipeline import CurationConfig, read_settings
+    from llm_from_scratch.data.pipeline import CurationConfig
+    from llm_from_scratch.utils.settings import read_settings
 
     data = read_settings(args.config) if args.config else {}
     if args.input:

@@ -44,6 +44,7 @@ from llm_from_scratch.data.hf import HFSource
 from llm_from_scratch.data.langid import LanguageConfig, language_reason
 from llm_from_scratch.data.noise import NoiseConfig
 from llm_from_scratch.data.pii import mask_pii
+from llm_from_scratch.utils.settings import read_settings
 
 STAGES = (
     "validity", "language", "boilerplate", "quality", "pii",
@@ -151,22 +152,6 @@ class CurationConfig:
         if d["hf"] is None:  # an unused source leaves existing cache keys as they were
             d.pop("hf")
         return d
-
-
-def read_settings(path: str | Path) -> dict[str, Any]:
-    """The mapping in a YAML or JSON file (``yaml.safe_load``: data only)."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path} is not valid YAML/JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: the config must be a mapping of settings")
-    return data
 
 
 # What ``from_dict`` turns off when the config brings its own data.
