@@ -23,166 +23,32 @@ import multiprocessing as mp
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+# the settings and the inputs have modules of their own; their names stay
+# importable from here, where ``curate`` uses them
+from llm_from_scratch.data.curation_config import STAGES, CurationConfig  # noqa: F401
 from llm_from_scratch.data.dedup import MinHasher, dedup_lines, near_duplicate_clusters
-from llm_from_scratch.data.dedup import LineKeep, repeated_lines, shingle_hashes
+from llm_from_scratch.data.dedup import repeated_lines, shingle_hashes
 from llm_from_scratch.data.dedup import text_hash
-from llm_from_scratch.data.documents import Document, visible_files
+from llm_from_scratch.data.documents import Document
 from llm_from_scratch.data.filters import (
-    QualityConfig,
-    ValidityConfig,
     quality_reasons,
     remove_boilerplate_lines,
     validity_reason,
 )
-from llm_from_scratch.data.hf import HFSource
-from llm_from_scratch.data.langid import LanguageConfig, language_reason
-from llm_from_scratch.data.noise import NoiseConfig
-from llm_from_scratch.data.pii import mask_pii
-from llm_from_scratch.utils.settings import read_settings
-
-STAGES = (
-    "validity", "language", "boilerplate", "quality", "pii",
-    "exact_dedup", "near_dedup", "line_dedup", "toxicity",
+from llm_from_scratch.data.inputs import (  # noqa: F401
+    check_inputs,
+    count_inputs,
+    default_documents,
+    input_documents,
 )
-
-
-@dataclass(frozen=True)
-class NearDedupConfig:
-    """MinHash/LSH settings.
-
-    The S-curve's midpoint, about (1/bands)**(1/rows) = 0.55 here, sits well
-    below ``threshold``: LSH is tuned for recall (a pair at J = 0.8 becomes a
-    candidate with probability 0.9996) and the signature estimate of J then
-    removes the false candidates.
-    """
-
-    num_perm: int = 128
-    ngram: int = 5
-    bands: int = 20
-    rows: int = 5
-    threshold: float = 0.7
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        if self.bands * self.rows > self.num_perm:
-            raise ValueError("NearDedupConfig: bands * rows must be <= num_perm")
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError("NearDedupConfig.threshold must be in (0, 1]")
-
-
-@dataclass(frozen=True)
-class CrawlConfig:
-    """How many pages of each local-crawl source (0 turns a source off)."""
-
-    readmes: int = 120
-    licenses: int = 150
-    languages: int = 30
-    pydocs: int = 80
-    debian: int = 0
-
-
-@dataclass(frozen=True)
-class CurationConfig:
-    """Everything that shapes the curated corpus (and nothing else)."""
-
-    out_dir: str = "curated"
-    shakespeare: bool = True
-    crawl: CrawlConfig | None = field(default_factory=CrawlConfig)
-    inputs: tuple[str, ...] = ()  # extra .txt folders/files, .jsonl, .html folders
-    hf: HFSource | None = None  # a Hugging Face dataset (read_hf_dataset); off
-    noise: NoiseConfig | None = field(default_factory=NoiseConfig)
-    validity: ValidityConfig = field(default_factory=ValidityConfig)
-    language: LanguageConfig | None = field(default_factory=LanguageConfig)
-    quality: QualityConfig | None = field(default_factory=QualityConfig)
-    boilerplate: bool = True
-    pii: bool = True
-    exact_dedup: bool = True
-    near_dedup: NearDedupConfig | None = field(default_factory=NearDedupConfig)
-    line_dedup_min_chars: int = 40  # 0 turns line dedup off
-    # "first": keep the first copy of a repeated line (one pass); "none": remove
-    # every copy of a line that occurs more than once (an extra counting pass)
-    line_dedup_keep: LineKeep = "first"
-    toxicity_max_fraction: float | None = 0.1  # of sentences; None = off
-    workers: int = 2
-    examples_per_reason: int = 3
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError(f"CurationConfig.workers must be >= 1, got {self.workers}")
-        if not isinstance(self.validity, ValidityConfig):
-            raise ValueError("CurationConfig.validity cannot be turned off (null)")
-        if self.line_dedup_min_chars < 0:
-            raise ValueError("CurationConfig.line_dedup_min_chars must be >= 0")
-        if self.line_dedup_keep not in ("first", "none"):
-            raise ValueError("CurationConfig.line_dedup_keep must be 'first' or "
-                             f"'none', got {self.line_dedup_keep!r}")
-        t = self.toxicity_max_fraction
-        if t is not None and not 0.0 <= t <= 1.0:
-            raise ValueError("CurationConfig.toxicity_max_fraction must be in [0, 1]")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CurationConfig:
-        """Build from plain data (parsed YAML/JSON); unknown keys are errors.
-
-        With the user's own data (``inputs`` or ``hf``), the book's default
-        corpus, the crawl and the noise injector are off unless the data names
-        them: a reader's corpus is curated as it is.
-        """
-        if data.get("inputs") or data.get("hf"):
-            data = {**USER_DATA_DEFAULTS, **data}
-        return _from_dict(cls, data, "config")
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> CurationConfig:
-        """Read a YAML or JSON file as data (``yaml.safe_load``: nothing executed)."""
-        return cls.from_dict(read_settings(path))
-
-    def key(self) -> dict[str, Any]:
-        """The settings that shape the output (no paths, workers or progress)."""
-        d = asdict(self)
-        for k in ("out_dir", "workers", "progress", "examples_per_reason"):
-            d.pop(k)
-        if d["hf"] is None:  # an unused source leaves existing cache keys as they were
-            d.pop("hf")
-        return d
-
-
-# What ``from_dict`` turns off when the config brings its own data.
-USER_DATA_DEFAULTS: dict[str, Any] = {
-    "shakespeare": False, "crawl": None, "noise": None,
-}
-
-_NESTED = {
-    "crawl": CrawlConfig, "noise": NoiseConfig, "validity": ValidityConfig,
-    "language": LanguageConfig, "quality": QualityConfig, "near_dedup": NearDedupConfig,
-    "hf": HFSource,
-}
-
-
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown setting(s) {unknown}; allowed: {sorted(names)}"
-        )
-    kwargs = {}
-    for key, value in data.items():
-        if key in _NESTED and cls is CurationConfig and value is not None:
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}.{key} must be a mapping or null")
-            value = _from_dict(_NESTED[key], value, f"{where}.{key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return cls(**kwargs)
+from llm_from_scratch.data.langid import language_reason
+from llm_from_scratch.data.pii import mask_pii
 
 
 # --- pass 1: per-document stages (run in worker processes) ----------------------
@@ -398,75 +264,6 @@ def _ledger_row(
 
 
 # --- the runner -----------------------------------------------------------------
-
-
-def default_documents(config: CurationConfig) -> list[Document]:
-    """The book's raw corpus: Shakespeare and the local crawl, with noise injected."""
-    from llm_from_scratch.corpora import shakespeare
-    from llm_from_scratch.data.crawl import local_crawl
-
-    docs = []
-    if config.shakespeare:
-        docs += [Document(f"shakespeare/{w.name}", w.text, "shakespeare")
-                 for w in shakespeare("modern")]
-    if config.crawl:
-        docs += local_crawl(**asdict(config.crawl))
-    if config.noise:
-        from llm_from_scratch.data.noise import inject_noise
-
-        docs = inject_noise(docs, config.noise)
-    return docs
-
-
-# How an input is read: a .jsonl file, a (gzipped) WARC, a folder of HTML
-# pages, any other file, or a folder of files of any name (sniffed as text).
-INPUT_KINDS = "*.jsonl, *.warc[.gz], a folder of *.html, or files of text"
-
-
-def check_inputs(config: CurationConfig) -> None:
-    """Fail before any work: every input exists, and a folder holds a file."""
-    for item in config.inputs:
-        path = Path(item)
-        if not path.exists():
-            raise FileNotFoundError(f"input {path} does not exist")
-        if path.is_dir() and not visible_files(path):
-            raise ValueError(f"input folder {path} holds no files (looked for "
-                             f"{INPUT_KINDS}, under **/*)")
-
-
-def count_inputs(config: CurationConfig) -> int | None:
-    """How many documents the inputs hold, when that is cheap to know (text
-    files and folders only, no other source), for the progress line's ETA."""
-    if config.shakespeare or config.crawl or config.hf:
-        return None
-    total = 0
-    for item in config.inputs:
-        path = Path(item)
-        if path.suffix == ".jsonl" or path.name.endswith((".warc", ".warc.gz")):
-            return None
-        total += len(visible_files(path)) if path.is_dir() else 1
-    return total
-
-
-def input_documents(config: CurationConfig) -> Iterator[Document]:
-    """Documents from ``config.inputs``, read by file type."""
-    from llm_from_scratch.data.documents import read_folder, read_html_files
-    from llm_from_scratch.data.documents import read_jsonl, read_text_files
-    from llm_from_scratch.data.documents import read_warc
-
-    check_inputs(config)
-    for item in config.inputs:
-        path = Path(item)
-        if path.suffix == ".jsonl":
-            yield from read_jsonl(path)
-        elif path.name.endswith((".warc", ".warc.gz")):
-            yield from read_warc(path)
-        elif path.is_dir() and any(path.glob("**/*.html")):
-            yield from read_html_files(path)
-        elif path.is_dir():
-            yield from read_folder(path)
-        else:
-            yield from read_text_files(path)
 
 
 def curate(
