@@ -4,8 +4,9 @@ The crawl reads READMEs and licence files of installed packages. Reading *every*
 installed package would make the corpus (and so the pretrained model and every
 number downstream) change whenever a requirement is added. Only the distributions
 named here are read: the book's pinned requirements of December 2026 (corpus
-version 4, with the evaluation and serving packages), plus the venv's own ``pip``, ``setuptools`` and ``wheel``. Names are
-normalised as in PEP 503 (lower case, runs of ``-_.`` as one ``-``).
+version 4, with the evaluation and serving packages), plus the venv's own
+``pip``, ``setuptools`` and ``wheel``. Names are normalised as in PEP 503 (lower
+case, runs of ``-_.`` as one ``-``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,14 @@ from llm_from_scratch.train.distributed import (
 from llm_from_scratch.train.hardware import check_dtype, device_name, mfu, peak_flops
 from llm_from_scratch.train.loss import bits_per_byte, cross_entropy
 from llm_from_scratch.train.optim import AdamW, param_groups
+from llm_from_scratch.train.run_files import (
+    append_metrics,
+    checkpoint_to_resume,
+    full_states,
+    save_run,
+    shard_like,
+    start_metrics,
+)
 from llm_from_scratch.train.schedule import lr_at
 from llm_from_scratch.train.sources import TrainData, open_data
 
@@ -51,12 +59,6 @@ WrapModel = Callable[[nn.Module, torch.device], nn.Module]
 # A callback sees each step's record and the model; returning True stops the run.
 Callback = Callable[[dict[str, Any], nn.Module], bool | None]
 
-# Fields that may differ when resuming: they do not change the loss curve.
-RESUMABLE_CHANGES = {  # (deterministic may change the last bits: not listed)
-    "out_dir", "resume", "progress", "device", "compile", "log_every",
-    "checkpoint_every", "keep_checkpoints", "eval_every", "sample_every",
-    "activation_checkpointing",
-}
 
 
 @dataclass
@@ -198,104 +200,6 @@ def sample_text(model: nn.Module, data: TrainData, config: TrainConfig,
     return tok.decode(out[0, ids.shape[1]:].tolist())
 
 
-def _checkpoint_to_resume(config: TrainConfig) -> ckpt.Checkpoint | None:
-    """The newest checkpoint of ``out_dir`` when resuming (None: start afresh),
-    refused if the config changed in a way that changes the run."""
-    path = ckpt.latest_checkpoint(config.out_dir) if config.resume else None
-    if path is None:
-        return None
-    state = ckpt.load_checkpoint(path)
-    old = TrainConfig.from_dict(state.config)
-    changed = [f.name for f in fields(TrainConfig)
-               if f.name not in RESUMABLE_CHANGES
-               and getattr(old, f.name) != getattr(config, f.name)]
-    if changed:
-        raise ValueError(f"cannot resume {path}: the config changed in {changed}")
-    return state
-
-
-def _shard_like(state: dict[str, Any], optimizer: torch.optim.Optimizer,
-                ) -> dict[str, Any]:
-    """A saved (full) optimizer state, each moment cut like its parameter when
-    that parameter is a sharded DTensor (FSDP); unchanged otherwise."""
-    from torch.distributed.tensor import DTensor, distribute_tensor
-
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    per_param = {}
-    for index, values in state["state"].items():
-        # (a state that does not fit the parameters is refused by load_state_dict)
-        p = params[int(index)] if int(index) < len(params) else None
-        if isinstance(p, DTensor):
-            values = {k: distribute_tensor(v.to(p.device), p.device_mesh, p.placements)
-                      if isinstance(v, torch.Tensor) and v.shape == p.shape else v
-                      for k, v in values.items()}
-        per_param[index] = values
-    return {**state, "state": per_param}
-
-
-def _full_states(model: nn.Module, optimizer: torch.optim.Optimizer,
-                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Model and optimizer states with sharded DTensors gathered into whole
-    tensors (a collective: every rank calls it), so a checkpoint has the same
-    format whatever the parallelism and resumes on any number of processes."""
-    from torch.distributed.tensor import DTensor
-
-    def full(t: Any) -> Any:
-        return t.full_tensor() if isinstance(t, DTensor) else t
-
-    model_state = {k: full(v) for k, v in ckpt.unique_state(model).items()}
-    opt = optimizer.state_dict()
-    opt_state = {i: {k: full(v) for k, v in values.items()}
-                 for i, values in opt["state"].items()}
-    return model_state, {**opt, "state": opt_state}
-
-
-def _save(config: TrainConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-          step: int, history: list[dict[str, Any]], vocab_size: int,
-          states: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None,
-          ) -> Path:
-    out = Path(config.out_dir)  # type: ignore[arg-type]
-    mc = getattr(model, "config", None)
-    model_state, optimizer_state = states or (None, None)
-    path = ckpt.save_checkpoint(
-        out / "checkpoints" / f"step_{step:06d}", model, optimizer, step,
-        config.to_dict(), model_config=mc.to_dict() if hasattr(mc, "to_dict") else None,
-        metadata={"history": history, "vocab_size": vocab_size},
-        model_state=model_state, optimizer_state=optimizer_state,
-    )
-    ckpt.prune_checkpoints(out, config.keep_checkpoints)
-    _write_csv(out, history)
-    return path
-
-
-def _start_metrics(out: Path, history: list[dict[str, Any]]) -> None:
-    """Rewrite metrics.jsonl to the records a run starts from.
-
-    A fresh run starts it empty; a resumed run keeps the checkpoint's records
-    only, dropping what the killed run streamed after its last checkpoint
-    (the resumed run produces those steps again).
-    """
-    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
-
-
-def _append_metrics(out: Path, record: dict[str, Any]) -> None:
-    """Append one step's record as it is produced, so a live run can be watched
-    (``tail -f``) and a killed run leaves every step it finished."""
-    with open(out / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _write_csv(out: Path, history: list[dict[str, Any]]) -> None:
-    """metrics.csv, a spreadsheet summary rewritten whole at each checkpoint
-    (its columns are known only once an evaluation has happened)."""
-    keys = list(dict.fromkeys(k for r in history for k in r if k != "sample"))
-    rows = [",".join(keys)] + [
-        ",".join("" if r.get(k) is None else str(r.get(k)) for k in keys)
-        for r in history
-    ]
-    (out / "metrics.csv").write_text("\n".join(rows) + "\n")
-
-
 def train(
     config: TrainConfig,
     *,
@@ -344,7 +248,7 @@ def training_loop(
             raise ValueError("TrainConfig.activation_checkpointing=True needs a model "
                              "with an activation_checkpointing attribute (Transformer)")
         model.activation_checkpointing = True
-    resumed = _checkpoint_to_resume(config)
+    resumed = checkpoint_to_resume(config)
     if resumed is not None:  # weights first: wrapping may shard them
         ckpt.restore_model(model, resumed.model_state)
     sharded = False
@@ -363,7 +267,7 @@ def training_loop(
     optimizer = build_optimizer(model, config)
     start, history = 0, []
     if resumed is not None:
-        optimizer.load_state_dict(_shard_like(resumed.optimizer_state, optimizer))
+        optimizer.load_state_dict(shard_like(resumed.optimizer_state, optimizer))
         ckpt.restore_rng(resumed)
         start, history = resumed.step, list(resumed.metadata.get("history", []))
     loss_fn = cross_entropy
@@ -375,7 +279,7 @@ def training_loop(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
-        _start_metrics(out, history)
+        start_metrics(out, history)
     bar = None
     if config.progress and info.is_main:
         from tqdm.auto import tqdm
@@ -443,16 +347,16 @@ def training_loop(
             record["sample"] = sample_text(model, data, config, device)
         history.append(record)
         if out is not None:
-            _append_metrics(out, record)
+            append_metrics(out, record)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{lr:.2e}")
         every = config.checkpoint_every
         if config.out_dir and (done or (every and (step + 1) % every == 0)):
             # sharded tensors are gathered by every rank, then rank 0 writes
-            states = _full_states(model, optimizer) if sharded else None
+            states = full_states(model, optimizer) if sharded else None
             if out is not None:
-                saved = _save(config, model, optimizer, step + 1, history,
+                saved = save_run(config, model, optimizer, step + 1, history,
                               data.vocab_size, states)
             barrier(info)
         stop = any(cb(record, model) for cb in callbacks)
