@@ -217,3 +217,38 @@ def test_cached_json_reuses_a_result_only_for_the_same_key(tmp_path, monkeypatch
         "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")
     with pytest.raises(ValueError, match="namespace"):
         cached_json("../up", key, compute)
+
+
+def _build_under_lock(directory, log, results):
+    """A slow 'build': without the lock, two of them interleave their lines."""
+    import time
+
+    from llm_from_scratch.utils import cache_lock
+
+    with cache_lock(directory):
+        built = (directory / "artefact").is_file()
+        with open(log, "a") as f:
+            f.write("start\n")
+            f.flush()
+            time.sleep(0.3)
+            f.write("end\n")
+        if not built:
+            (directory / "artefact").write_text("x")
+    results.put(built)
+
+
+def test_cache_lock_lets_one_process_build_and_the_other_find_it(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    log = tmp_path / "log"
+    procs = [ctx.Process(target=_build_under_lock, args=(tmp_path, log, results))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert log.read_text().split() == ["start", "end", "start", "end"]
+    assert sorted(results.get(timeout=5) for _ in procs) == [False, True]

@@ -18,7 +18,7 @@ from typing import Any
 from llm_from_scratch.data.documents import Document
 from llm_from_scratch.data.pipeline import CurationConfig, curate, progress
 from llm_from_scratch.data.shards import VERSION, SupportsEncode, write_shards
-from llm_from_scratch.utils.paths import cache_dir
+from llm_from_scratch.utils.paths import cache_dir, cache_lock
 
 # Bump when the pipeline code changes its output. 3: near-dup clustering checks
 # every candidate pair in a bucket (two more licences removed as near copies).
@@ -99,15 +99,17 @@ def book_shards(
     train_m = root / "train" / "shard_manifest.json"
     val_m = root / "val" / "shard_manifest.json"
     report_path = root / "curation" / "report.json"
-    if train_m.is_file() and val_m.is_file() and report_path.is_file():
-        return BookShards(train_m, val_m, tokenizer, report_path)
-    run = replace(config, out_dir=str(root / "curation"), progress=progress)
-    report = curate(run)
-    train, val = split_documents(report.curated_documents(), val_fraction)
-    for name, docs in (("train", train), ("val", val)):
-        ids = _encode(tokenizer, [d.text for d in docs], run.workers)
-        write_shards(ids, tokenizer, root / name, shard_tokens,
-                     metadata={"documents": [d.id for d in docs], "split": name})
+    # one builder at a time (torchrun ranks on a cold cache ask together)
+    with cache_lock(root):
+        if not (train_m.is_file() and val_m.is_file() and report_path.is_file()):
+            run = replace(config, out_dir=str(root / "curation"), progress=progress)
+            report = curate(run)
+            train, val = split_documents(report.curated_documents(), val_fraction)
+            for name, docs in (("train", train), ("val", val)):
+                ids = _encode(tokenizer, [d.text for d in docs], run.workers)
+                write_shards(ids, tokenizer, root / name, shard_tokens,
+                             metadata={"documents": [d.id for d in docs],
+                                       "split": name})
     return BookShards(train_m, val_m, tokenizer, report_path)
 
 

@@ -14,7 +14,7 @@ from llm_from_scratch.corpora import shakespeare_text
 from llm_from_scratch.tokenizer.pretokenize import GPT4_PATTERN
 from llm_from_scratch.tokenizer.tokenizer import EOT, Tokenizer
 from llm_from_scratch.tokenizer.train import train_bpe
-from llm_from_scratch.utils.paths import cache_dir
+from llm_from_scratch.utils.paths import cache_dir, cache_lock
 
 BOOK_SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -50,13 +50,14 @@ def book_tokenizer(vocab_size: int = 4096, progress: bool = False) -> Tokenizer:
         str(ALGORITHM_VERSION), GPT4_PATTERN, *BOOK_SPECIAL_TOKENS, corpus
     )
     path = cache_dir("tokenizer") / f"book-bpe-{vocab_size}-{settings}.tok"
-    if path.is_file():
-        return Tokenizer.load(path)
-    vocab, _ = train_bpe(
-        corpus, vocab_size, BOOK_SPECIAL_TOKENS, GPT4_PATTERN, progress=progress
-    )
-    tokenizer = Tokenizer.from_vocab(
-        vocab, BOOK_SPECIAL_TOKENS, GPT4_PATTERN, name=f"book-bpe-{vocab_size}"
-    )
-    tokenizer.save(path)
+    with cache_lock(path.parent, path.name + ".lock"):  # one trainer at a time
+        if path.is_file():
+            return Tokenizer.load(path)
+        vocab, _ = train_bpe(
+            corpus, vocab_size, BOOK_SPECIAL_TOKENS, GPT4_PATTERN, progress=progress
+        )
+        tokenizer = Tokenizer.from_vocab(
+            vocab, BOOK_SPECIAL_TOKENS, GPT4_PATTERN, name=f"book-bpe-{vocab_size}"
+        )
+        tokenizer.save(path)
     return tokenizer

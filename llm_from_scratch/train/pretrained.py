@@ -8,8 +8,6 @@ minutes) when it is missing, so every notebook also runs on its own.
 
 from __future__ import annotations
 
-import fcntl
-
 import hashlib
 import json
 from dataclasses import fields, replace
@@ -22,8 +20,8 @@ from llm_from_scratch.train.checkpoint import (
     restore_model,
 )
 from llm_from_scratch.train.config import TrainConfig
-from llm_from_scratch.train.loop import RESUMABLE_CHANGES
-from llm_from_scratch.utils import cache_dir, full_size
+from llm_from_scratch.train.run_files import RESUMABLE_CHANGES
+from llm_from_scratch.utils import cache_dir, cache_lock, full_size
 
 # The default CPU run: ~0.8M tokens, about 2-3 minutes on 2 quiet CPU cores.
 # LLMFS_FULL=1: a 6-layer, 256-wide model on ~12M tokens (about seven passes
@@ -110,8 +108,7 @@ def book_checkpoint(config: TrainConfig | None = None) -> Path:
     final = out / "checkpoints" / f"step_{config.steps:06d}"
     # one trainer at a time: two notebooks (or a test and a notebook) asking for
     # the same model would otherwise both write checkpoints into ``out``
-    with open(out / ".train.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with cache_lock(out, ".train.lock"):
         if not (final / "state.json").is_file():
             every = max(1, config.steps // 4)
             train(replace(config, out_dir=str(out), resume=True,

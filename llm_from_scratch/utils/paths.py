@@ -16,6 +16,8 @@ and reuse it otherwise.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 
@@ -44,6 +46,20 @@ def cache_dir(*parts: str) -> Path:
     path = cache_root().joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def cache_lock(directory: Path, name: str = ".build.lock"):
+    """Hold an exclusive lock on ``directory`` (a file in it) while building a
+    cached artefact, so two processes (torchrun ranks, a test and a notebook)
+    asking for the same missing entry build it once instead of writing it
+    together: the second waits, then finds it built. POSIX only."""
+    with open(Path(directory) / name, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def full_size() -> bool:
