@@ -211,3 +211,16 @@ def test_identical_texts_have_identical_signatures(words):
     hasher = MinHasher(num_perm=16)
     a, b = hasher.signatures([text, text.upper() + "  "])
     assert estimate_jaccard(a, b) == 1.0
+
+
+def test_hashes_reach_13_grams_and_keep_the_shorter_ones():
+    """13-grams (GPT-3's contamination rule) hash like the shorter n; appending
+    multipliers for them left every shorter n-gram's hash, and so the curated
+    corpus, unchanged (values pinned before the change)."""
+    text = " ".join(f"w{i}" for i in range(40))
+    assert len(set(shingle_hashes(text, 13).tolist())) == len(word_shingles(text, 13))
+    assert shingle_hashes("to be or not to be that is the question", 5).tolist()[:3] \
+        == [2911992471, 705061559, 386780187]
+    assert shingle_hashes("a b c d e f g h i", 8).tolist() == [1513474086, 174649232]
+    with pytest.raises(ValueError, match="n must be in"):
+        shingle_hashes(text, 14)

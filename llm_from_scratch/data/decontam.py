@@ -8,7 +8,7 @@ of each cluster, not necessarily the one on the held-out side of the split.
 
 So each training document $T$ is compared with each evaluation document $V$
 by word $n$-gram overlap, the way GPT-3 and later models' reports check their
-benchmarks against the training data (GPT-3 used 13-grams; ours are 8-grams):
+benchmarks against the training data (GPT-3 used 13-grams; ours default to 8):
 
 $$\text{overlap}(T, V) = \frac{|S_n(T) \cap S_n(V)|}{\min(|S_n(T)|, |S_n(V)|)}.$$
 

@@ -36,11 +36,15 @@ from typing import Literal
 import numpy as np
 
 MAX_HASH = np.uint32((1 << 32) - 1)
-# Odd 64-bit multipliers that mix the word hashes of an n-gram into one value.
+# Odd 64-bit multipliers that mix the word hashes of an n-gram into one value:
+# up to 13 words (GPT-3's contamination n-grams). Only append: the first n
+# decide the n-gram hashes, so appending leaves every shorter n-gram unchanged.
 _MIX = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
      0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53,
-     0x94D049BB133111EB, 0xBF58476D1CE4E5B9],
+     0x94D049BB133111EB, 0xBF58476D1CE4E5B9, 0x27D4EB2F165667C5,
+     0x85EBCA77C2B2AE63, 0x9FB21C651E98DF25, 0xDB4F0B9175AE2165,
+     0xA0761D6478BD642F],
     dtype=np.uint64,
 )
 

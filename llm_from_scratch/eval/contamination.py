@@ -7,11 +7,10 @@ measures memorisation. The overlap itself is the Data chapter's
 ``max_overlap``: here every item is compared with the whole training text at
 once, so an item's overlap is the share of its n-grams found in training.
 
-The Data chapter's n-gram hashing goes up to n = 8, so the check uses 8-grams:
-stricter than GPT-3's 13 (every item with a shared 13-gram also shares an
-8-gram, so nothing dirty by GPT-3's rule is missed; some common 8-word phrases
-are flagged that 13-grams would pass). Items shorter than n words cannot be
-checked; they are counted as such.
+The default is GPT-3's 13-grams. Shorter n is stricter (every item with a
+shared 13-gram also shares an 8-gram, and common 8-word phrases are flagged that
+13-grams pass), so a report at both brackets the answer. Items shorter than n
+words cannot be checked; they are counted as such.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from llm_from_scratch.data.decontam import max_overlap
 from llm_from_scratch.eval.benchmarks import book_documents
 from llm_from_scratch.eval.tasks import Item, Task
 
-NGRAM = 8  # the longest n-gram data.decontam hashes
+NGRAM = 13  # GPT-3's contamination rule
 
 
 def item_text(item: Item) -> str:
