@@ -128,6 +128,11 @@ def test_folder_to_sample_align_and_chat(tmp_path: Path, monkeypatch, capsys) ->
     replies = out.splitlines()
     assert len(replies) == 2 and not any("cannot answer" in r for r in replies)
 
+    # export finds the run's tokenizer from its data, as sample does
+    cli(["export", "--checkpoint", "run", "--format", "hf", "--out", "hf"])
+    exported = json.loads((work / "hf" / "tokenizer.json").read_text())
+    assert len(exported["model"]["vocab"]) + len(exported["added_tokens"]) == 320
+
     # a clean cache: only the alignment stages were cached, nothing downloaded
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["align"]
     assert not list((work / "cur").glob(".*tmp*")) and not list(work.glob(".*tmp*"))

@@ -3,8 +3,9 @@
 ``serve`` loads a checkpoint and answers OpenAI-style requests (and shows the
 chat page at ``/``) until interrupted. ``export`` writes the checkpoint for other
 runtimes: a Hugging Face folder (``transformers``, vLLM, TGI) or one GGUF file
-(llama.cpp, Ollama). Both use the book's tokenizer unless ``--tokenizer`` names
-another, as ``chat`` does.
+(llama.cpp, Ollama). Both decode with the tokenizer the checkpoint's data
+records (the book's BPE, or the file a ``curate --tokenizer`` run names) unless
+``--tokenizer`` names another, as ``sample`` and ``chat`` do.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ FORMATS = ("hf", "gguf")
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
-    from llm_from_scratch.tokenizer import Tokenizer, book_tokenizer
     from llm_from_scratch.train import load_model
+    from llm_from_scratch.train.cli import sample_tokenizer
 
-    model, _ = load_model(Path(args.checkpoint))
-    tok = Tokenizer.load(args.tokenizer) if args.tokenizer else book_tokenizer()
+    model, config = load_model(Path(args.checkpoint))
+    tok = sample_tokenizer(config, args.tokenizer)
     if tok.vocab_size != model.config.vocab_size:
         raise SystemExit(
             f"tokenizer has {tok.vocab_size} tokens but the model "
@@ -62,7 +63,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint directory (training run or aligned stage)")
-    p.add_argument("--tokenizer", help="tokenizer file (default: the book's)")
+    p.add_argument("--tokenizer", help="tokenizer file (default: the one the "
+                   "checkpoint's data records)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
