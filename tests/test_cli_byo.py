@@ -129,7 +129,7 @@ def test_folder_to_sample_align_and_chat(tmp_path: Path, monkeypatch, capsys) ->
     assert len(replies) == 2 and not any("cannot answer" in r for r in replies)
 
     # export finds the run's tokenizer from its data, as sample does
-    cli(["export", "--checkpoint", "run", "--format", "hf", "--out", "hf"])
+    cli(["export", "--checkpoint", "aligned/rl", "--format", "hf", "--out", "hf"])
     exported = json.loads((work / "hf" / "tokenizer.json").read_text())
     assert len(exported["model"]["vocab"]) + len(exported["added_tokens"]) == 320
 
