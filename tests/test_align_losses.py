@@ -37,9 +37,10 @@ def test_masked_mean_hand_values() -> None:
 
 def test_masked_mean_rejects_empty_mask() -> None:
     with pytest.raises(ValueError, match="empty mask"):
-        masked_mean(torch.ones(2, 3), torch.zeros(2, 3))
+        masked_mean(torch.ones(2, 3), torch.zeros(2, 3), empty="raise")
     with pytest.raises(ValueError, match="empty mask"):
-        masked_mean(torch.ones(2, 3), torch.tensor([[1, 0, 0], [0, 0, 0]]), dim=1)
+        masked_mean(torch.ones(2, 3), torch.tensor([[1, 0, 0], [0, 0, 0]]), dim=1,
+                    empty="raise")
 
 
 def test_token_logprobs_match_cross_entropy() -> None:

@@ -158,7 +158,7 @@ def grpo_train(
             pg_loss, clip_rate = clipped_surrogate(
                 logp, old_logp, advantages, mask, c.clip
             )
-            kl = masked_mean(kl_estimate(logp, ref_logp), mask)
+            kl = masked_mean(kl_estimate(logp, ref_logp), mask, empty="raise")
             loss = pg_loss + c.kl_coef * kl
             optimizer_step(
                 optimizer, policy, loss, it * c.epochs + epoch, lr=c.lr,

@@ -15,16 +15,66 @@ import torch.nn.functional as F
 from llm_from_scratch.align.batching import IGNORE
 
 
+def _check_mask(name: str, x: torch.Tensor, mask: torch.Tensor) -> None:
+    if mask.shape != x.shape:
+        raise ValueError(
+            f"{name}: mask must have the shape of x {tuple(x.shape)}, "
+            f"got {tuple(mask.shape)}"
+        )
+
+
 def masked_mean(
-    x: torch.Tensor, mask: torch.Tensor, dim: int | None = None
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    dim: int | None = None,
+    *,
+    empty: str = "nan",
 ) -> torch.Tensor:
-    """Mean of ``x`` where ``mask`` is set. An empty mask is an error, not a 0/0."""
+    """Mean of ``x`` where ``mask`` is set, over ``dim`` (None: every element).
+
+    ``x`` is float, any shape; ``mask`` is 0/1 or bool, broadcastable to ``x``.
+    The result has ``x``'s shape without ``dim`` (a 0-dim tensor for None).
+    A slice with no selected position is a 0/0: by default (``empty="nan"``)
+    it is NaN, torch's convention for the mean of an empty set (``torch.mean``
+    of an empty tensor); ``empty="raise"`` makes it an error instead, which the
+    book's training losses use so that an empty batch cannot pass silently.
+    """
+    # region checks
+    if empty not in ("raise", "nan"):
+        raise ValueError(f"empty must be 'raise' or 'nan', got {empty!r}")
+    # endregion
     mask = mask.to(x.dtype)
     count = mask.sum() if dim is None else mask.sum(dim)
-    if bool((count == 0).any()):
+    if empty == "raise" and bool((count == 0).any()):
         raise ValueError("masked_mean over an empty mask (no position is selected)")
     total = (x * mask).sum() if dim is None else (x * mask).sum(dim)
     return total / count
+
+
+def masked_normalize(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    normalize_constant: float,
+    dim: int | None = None,
+) -> torch.Tensor:
+    """Sum of ``x`` where ``mask`` is set, over ``dim``, divided by a constant.
+
+    Dr. GRPO (Liu et al., 2025) divides by a fixed number (e.g. the longest
+    allowed reply) instead of each reply's length, so a token weighs the same in
+    a short reply as in a long one. ``x`` float and ``mask`` 0/1 or bool of the
+    same shape; the result drops ``dim`` (0-dim for None). An empty slice gives
+    0, a sum over nothing.
+    """
+    # region checks
+    _check_mask("masked_normalize", x, mask)
+    if not normalize_constant > 0:
+        raise ValueError(
+            f"normalize_constant must be > 0, got {normalize_constant}"
+        )
+    # endregion
+    masked = x * mask.to(x.dtype)
+    total = masked.sum() if dim is None else masked.sum(dim)
+    return total / normalize_constant
 
 
 def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -167,6 +217,6 @@ def clipped_surrogate(
     ratio = torch.exp(logp - old_logp)
     unclipped = ratio * advantages
     clipped = ratio.clamp(1 - clip, 1 + clip) * advantages
-    loss = masked_mean(-torch.minimum(unclipped, clipped), mask)
-    clip_rate = masked_mean(((ratio - 1).abs() > clip).float(), mask)
+    loss = masked_mean(-torch.minimum(unclipped, clipped), mask, empty="raise")
+    clip_rate = masked_mean(((ratio - 1).abs() > clip).float(), mask, empty="raise")
     return loss, clip_rate.detach()
