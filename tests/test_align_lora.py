@@ -14,8 +14,9 @@ from torch import nn
 from llm_from_scratch.align import (
     LoRALinear,
     apply_lora,
-    trainable_parameters,
     merge_lora,
+    train_token_rows,
+    trainable_parameters,
     unmerge_lora,
 )
 from llm_from_scratch.model import ModelConfig, Transformer
@@ -204,3 +205,25 @@ def test_matches_peft_outputs_and_gradients() -> None:
     assert ours_weights.keys() == theirs_weights.keys()
     for name, p in theirs_weights.items():
         torch.testing.assert_close(ours_weights[name], p, rtol=1e-5, atol=1e-6)
+
+
+def test_train_token_rows_moves_only_those_rows_of_a_tied_embedding():
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(vocab_size=32, d_model=16, n_layers=1, n_heads=2,
+                                    tie_embeddings=True))
+    apply_lora(model, r=2, alpha=4)
+    handle = train_token_rows(model.tok_embeddings, [3, 30])
+    before = model.tok_embeddings.weight.detach().clone()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                            lr=1e-2, weight_decay=0.0)
+    idx = torch.randint(0, 32, (4, 8))
+    for _ in range(3):
+        opt.zero_grad()
+        logits = model(idx)
+        nn.functional.cross_entropy(logits.flatten(0, 1), idx.flatten()).backward()
+        opt.step()
+    moved = (model.tok_embeddings.weight.detach() != before).any(1)
+    assert moved.nonzero().flatten().tolist() == [3, 30]
+    handle.remove()
+    with pytest.raises(ValueError, match="token_ids"):
+        train_token_rows(model.tok_embeddings, [32])

@@ -49,6 +49,7 @@ from llm_from_scratch.align.lora import (
     LoRALinear,
     apply_lora,
     merge_lora,
+    train_token_rows,
     trainable_parameters,
     unmerge_lora,
 )
@@ -152,6 +153,7 @@ __all__ = [
     "task_reward",
     "tokenize_prompt_and_output",
     "train_reward_model",
+    "train_token_rows",
     "trainable_parameters",
     "unmerge_lora",
     "validate",

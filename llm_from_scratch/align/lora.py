@@ -134,6 +134,34 @@ def apply_lora(
     return model
 
 
+def train_token_rows(
+    embedding: nn.Module, token_ids: Sequence[int]
+) -> torch.utils.hooks.RemovableHandle:
+    """Let only the rows ``token_ids`` of an embedding's ``weight`` (vocab, d)
+    train, as ``peft``'s ``trainable_token_indices`` does.
+
+    Tokens the pretrained model never saw, such as the chat template's
+    markers, have untrained rows that frozen weights plus LoRA cannot fix. The
+    weight is made trainable and a gradient hook zeroes every other row's
+    gradient, so with Adam and no weight decay those rows never move. With tied
+    embeddings the same rows of the output head train too. Returns the hook's
+    handle (``handle.remove()`` lets the whole weight train again).
+    """
+    weight = embedding.weight
+    # region checks
+    bad = [t for t in token_ids if not 0 <= t < weight.shape[0]]
+    if not token_ids or bad:
+        raise ValueError(
+            f"token_ids must be a non-empty list of ids in [0, {weight.shape[0]}), "
+            f"got {list(token_ids)[:8]}"
+        )
+    # endregion
+    rows = torch.zeros(weight.shape[0], 1, dtype=weight.dtype, device=weight.device)
+    rows[list(token_ids)] = 1
+    weight.requires_grad_(True)
+    return weight.register_hook(lambda grad: grad * rows)
+
+
 def lora_layers(model: nn.Module) -> list[LoRALinear]:
     return [m for m in model.modules() if isinstance(m, LoRALinear)]
 
