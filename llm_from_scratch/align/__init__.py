@@ -6,7 +6,8 @@ supervised fine-tuning (``sft``), a Bradley-Terry reward model (``reward``),
 Direct Preference Optimization (``dpo``) and GRPO reinforcement learning
 (``grpo``). A reusable toolkit for any causal LM sits beside them:
 policy-gradient losses and their length normalisation (``pg``), micro-batch
-train steps and response log-probs (``steps``), and LoRA adapters (``lora``).
+train steps and response log-probs (``steps``), packed SFT data
+(``packing``), and LoRA adapters (``lora``).
 """
 
 from llm_from_scratch.align.batching import (
@@ -65,6 +66,7 @@ from llm_from_scratch.align.losses import (
     sft_loss,
     token_logprobs,
 )
+from llm_from_scratch.align.packing import PackedSFTDataset, iterate_batches
 from llm_from_scratch.align.pg import (
     aggregate_token_loss,
     compute_group_normalized_rewards,
@@ -96,6 +98,7 @@ __all__ = [
     "LoRALinear",
     "Message",
     "PackedBatch",
+    "PackedSFTDataset",
     "PreferencePair",
     "RewardConfig",
     "RewardModel",
@@ -129,6 +132,7 @@ __all__ = [
     "group_normalize",
     "grpo_microbatch_train_step",
     "grpo_train",
+    "iterate_batches",
     "kl_estimate",
     "masked_mean",
     "masked_normalize",
