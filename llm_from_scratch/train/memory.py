@@ -18,7 +18,7 @@ import torch
 
 from llm_from_scratch.model.memory import activation_bytes
 from llm_from_scratch.train.config import TrainConfig
-from llm_from_scratch.train.loop import build_model
+from llm_from_scratch.train.build import build_model
 from llm_from_scratch.train.loss import cross_entropy
 
 

@@ -252,7 +252,7 @@ def bootstrap(runs: Sequence[Run], samples: int = 100, seed: int = 0,
 def steps_for_budget(config: Any, flops: float, vocab_size: int) -> int:
     """Optimizer steps that spend ``flops`` = flops_per_token * tokens (>= 1)."""
     from llm_from_scratch.model import flops_per_token
-    from llm_from_scratch.train.loop import model_config
+    from llm_from_scratch.train.build import model_config
 
     per_token = flops_per_token(model_config(config, vocab_size), config.seq_len)
     return max(1, round(flops / (per_token * config.tokens_per_step)))
