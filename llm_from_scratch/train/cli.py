@@ -2,6 +2,7 @@
 
     llm-from-scratch train --config run.yaml --set lr=1e-3 --set steps=2000
     llm-from-scratch train --data curated --out-dir runs/mine --steps 300
+    llm-from-scratch train --set data=bytes --budget-seconds 90
     torchrun --nproc_per_node=2 -m llm_from_scratch train --config run.yaml
     torchrun --nproc_per_node=8 -m llm_from_scratch train --parallel fsdp
     llm-from-scratch sample --checkpoint runs/demo --prompt "ROMEO:"
@@ -45,7 +46,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
     config = load_config(args.config) if args.config else TrainConfig()
     flags = {"out_dir": args.out_dir, "steps": args.steps, "device": args.device,
-             "parallel": args.parallel}
+             "parallel": args.parallel, "budget_seconds": args.budget_seconds}
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.data:
         overrides += data_overrides(args.data)
@@ -207,6 +208,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a `curate --shards` folder (its train/ and val/ manifests)")
     p.add_argument("--out-dir", help="where checkpoints and metrics go")
     p.add_argument("--steps", type=int, help="number of optimizer steps")
+    p.add_argument("--budget-seconds", type=float,
+                   help="wall-clock budget: the run's length and its learning-rate "
+                        "decay are fitted to it after timing the first steps")
     p.add_argument("--device", help="auto, cpu, cuda[:N] or mps")
     p.add_argument("--parallel", choices=PARALLEL,
                    help="under torchrun: replicate (ddp, the default) or shard (fsdp) "

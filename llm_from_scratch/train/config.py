@@ -22,7 +22,7 @@ OPTIMIZERS = ("adamw", "muon")
 OPTIONAL_DEFAULTS: dict[str, Any] = {
     "optimizer": "adamw", "moe_experts": 0, "moe_top_k": 2,
     "moe_capacity_factor": None, "moe_aux_weight": 0.01, "mup_base_width": None,
-    "activation_checkpointing": False,
+    "activation_checkpointing": False, "budget_seconds": None,
 }
 
 
@@ -57,6 +57,10 @@ class TrainConfig:
     seq_len: int = 128
     grad_accum: int = 1
     steps: int = 600
+    # a wall-clock budget: the run's length is fitted to it after timing its
+    # first steps (train/time_budget.py), and ``steps`` only sets the schedule
+    # of those calibration steps
+    budget_seconds: float | None = None
     lr: float = 3e-3
     warmup_frac: float = 0.02
     min_lr_ratio: float = 0.1
@@ -140,6 +144,11 @@ class TrainConfig:
         if self.data == "manifests" and not (self.train_manifest and self.val_manifest):
             _fail("train_manifest", self.train_manifest,
                   "a path (with val_manifest) when data='manifests'")
+        if self.budget_seconds is not None:
+            _in_range(self, "budget_seconds", 0.0, math.inf, low_open=True)
+            if self.resume:
+                _fail("resume", self.resume, "false with budget_seconds (a resumed "
+                      "run replays its saved steps: resume without the budget)")
         if self.resume and not self.out_dir:
             _fail("resume", self.resume, "false unless out_dir is set")
 

@@ -55,6 +55,11 @@ from llm_from_scratch.train.run_files import (
     start_metrics,
 )
 from llm_from_scratch.train.schedule import lr_at
+from llm_from_scratch.train.time_budget import (
+    CALIBRATION_STEPS,
+    calibration_config,
+    fit_to_budget,
+)
 from llm_from_scratch.train.sources import TrainData, open_data
 
 # A "step" no run reaches: evaluation batches are never training batches.
@@ -245,9 +250,22 @@ def training_loop(
     began = time.perf_counter()
     earlier = history[-1]["time"] if history else 0.0  # seconds before a resume
     timed_seconds, timed_steps = 0.0, 0
+    budget = config.budget_seconds
+    calibration: list[float] = []  # start times of the steps that fit the budget
+    if budget is not None:
+        config = calibration_config(config)
     model.train()
-    for step in range(start, config.steps):
+    step = start
+    while step < config.steps:
         step_began = time.perf_counter()
+        if budget is not None:  # time whole iterations, the first one aside
+            calibration.append(step_began)
+            if len(calibration) == CALIBRATION_STEPS + 2:
+                config = fit_to_budget(config, np.diff(calibration[1:]).tolist(),
+                                       step_began - began, step, info, device)
+                budget = None
+                if bar is not None:
+                    bar.total = config.steps
         lr = lr_at(step, max_lr=config.lr, total_steps=config.steps,
                    warmup_steps=config.warmup_steps, min_lr_ratio=config.min_lr_ratio)
         for group in optimizer.param_groups:  # muP groups carry an lr_scale
@@ -318,6 +336,7 @@ def training_loop(
         stop = any(cb(record, model) for cb in callbacks)
         if stop:
             break
+        step += 1
     if bar is not None:
         bar.close()
     return TrainResult(config, model, history, saved, time.perf_counter() - began)
