@@ -30,15 +30,17 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
 class TrainConfig:
     """Model size, data, optimisation and bookkeeping of one run."""
 
-    # model (the vocabulary size comes from the data's tokenizer)
-    d_model: int = 192
-    n_layers: int = 4
-    n_heads: int = 6
+    # model (the vocabulary size comes from the data's tokenizer). The defaults
+    # are sized for a 2-core CPU by measurement (benchmarks/bench_train_vs_nanogpt.py:
+    # the lowest bits per byte after 90 s); BOOK_CONFIG sets its own.
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 4
     n_kv_heads: int | None = None
     ffn_hidden: int | None = None
     rope_theta: float = 10000.0
     tie_embeddings: bool = True
-    fast: bool = False
+    fast: bool = True  # PyTorch's fused attention; False: the from-scratch oracle
     # mixture of experts (0 = dense) and muP (None = standard parametrisation)
     moe_experts: int = 0
     moe_top_k: int = 2
@@ -53,8 +55,8 @@ class TrainConfig:
     bytes_per_token: float | None = None
     # optimisation ("muon": Muon for hidden matrices, AdamW for the rest)
     optimizer: str = "adamw"
-    batch_size: int = 32
-    seq_len: int = 128
+    batch_size: int = 16
+    seq_len: int = 64
     grad_accum: int = 1
     steps: int = 600
     # a wall-clock budget: the run's length is fitted to it after timing its
