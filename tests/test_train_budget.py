@@ -98,3 +98,8 @@ def test_budget_is_checked_by_name() -> None:
         TrainConfig(budget_seconds=0.0)
     with pytest.raises(ValueError, match="resume"):
         TrainConfig(budget_seconds=5.0, resume=True, out_dir="x")
+
+
+def test_a_budget_spent_during_calibration_stops_there(manifests, fake_clock) -> None:
+    result = train(tiny(manifests, budget_seconds=0.01))
+    assert len(result.history) == result.config.steps == CALIBRATION_STEPS + 1
