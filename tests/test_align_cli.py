@@ -148,3 +148,19 @@ def test_chat_cli_answers_a_prompts_file(  # noqa: ANN001
     monkeypatch.setattr(sys, "stdin", io.StringIO(prompts.read_text()))
     assert main([*args[:-1], "-", "--temperature", "0"]) == 0  # "-": stdin
     assert capsys.readouterr().out == greedy
+
+
+def test_default_recipe_is_shortened_to_the_models_context() -> None:
+    from llm_from_scratch.align.pipeline import book_recipe
+    from llm_from_scratch.align.recipe_cli import check_fits, shorten_to_context
+
+    recipe = book_recipe()
+    short, changed = shorten_to_context(recipe, 64)
+    assert (short.max_tokens, short.dpo.max_tokens, short.reward.max_tokens) == (64,) * 3
+    assert changed == ["max_tokens 96 -> 64", "dpo.max_tokens 96 -> 64",
+                       "reward.max_tokens 96 -> 64"]
+    assert short.sft == recipe.sft and short.grpo == recipe.grpo  # nothing else moves
+    same, none = shorten_to_context(recipe, 512)
+    assert same == recipe and none == []
+    with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
+        check_fits(recipe, 64, object())  # a recipe given with --config is refused

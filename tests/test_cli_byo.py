@@ -128,6 +128,11 @@ def test_folder_to_sample_align_and_chat(tmp_path: Path, monkeypatch, capsys) ->
     replies = out.splitlines()
     assert len(replies) == 2 and not any("cannot answer" in r for r in replies)
 
+    # eval finds it too (the book's tokenizer would not fit the model)
+    out, _ = cli(["eval", "--checkpoint", "aligned/rl", "--task", "parity", "--limit",
+                  "4", "--no-progress"])
+    assert "task parity: 4 items" in out
+
     # export finds the run's tokenizer from its data, as sample does
     cli(["export", "--checkpoint", "aligned/rl", "--format", "hf", "--out", "hf"])
     exported = json.loads((work / "hf" / "tokenizer.json").read_text())

@@ -78,6 +78,21 @@ def parse_stages(text: str) -> list[str]:
     return [s for s in STAGES if s in stages]
 
 
+def shorten_to_context(recipe: Any, positions: int) -> tuple[Any, list[str]]:
+    """The recipe with each length setting cut to ``positions`` (the default
+    recipe on a model with a shorter context), and what changed."""
+    changed, top = [], {}
+    if recipe.max_tokens > positions:
+        top["max_tokens"] = positions
+        changed.append(f"max_tokens {recipe.max_tokens} -> {positions}")
+    for name in ("dpo", "reward"):
+        stage = getattr(recipe, name)
+        if stage.max_tokens > positions:
+            top[name] = replace(stage, max_tokens=positions)
+            changed.append(f"{name}.max_tokens {stage.max_tokens} -> {positions}")
+    return replace(recipe, **top), changed
+
+
 def check_fits(recipe: Any, positions: int, tok: Any) -> None:
     """Lengths against the model's context; the chat tokens in the tokenizer."""
     from llm_from_scratch.align.chat import END
@@ -111,6 +126,11 @@ def cmd_align(args: argparse.Namespace) -> int:
     if tok.vocab_size != base.config.vocab_size:
         raise ValueError(f"the tokenizer has {tok.vocab_size} tokens but the model "
                          f"{base.config.vocab_size}")
+    if args.config is None:  # the default recipe fits itself to the model
+        recipe, changed = shorten_to_context(recipe, base.config.max_positions)
+        if changed:
+            print(f"align: the model has {base.config.max_positions} positions: "
+                  + ", ".join(changed), file=sys.stderr)
     check_fits(recipe, base.config.max_positions, tok)
     data = pipeline.alignment_data(tok, recipe)
     pad, train_config = tok.eot_id, base_config.to_dict()

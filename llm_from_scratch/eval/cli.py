@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
     p.add_argument("--task", required=True,
                    help="cloze, parity, quotes, or a task .jsonl file")
-    p.add_argument("--tokenizer", help="tokenizer file (default: the book's)")
+    p.add_argument("--tokenizer", help="tokenizer file (default: the one the "
+                   "checkpoint's data records)")
     p.add_argument("--limit", type=int, help="score only the first N items")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--output", help="write the results as JSON here")

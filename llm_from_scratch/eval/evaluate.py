@@ -57,15 +57,18 @@ def load_for_eval(
     checkpoint: str | Path, tokenizer: str | Path | None = None
 ) -> tuple[Any, Any]:
     """(model, tokenizer) of a checkpoint, with a clear error when it is missing
-    or when the tokenizer does not fit the model."""
-    from llm_from_scratch.tokenizer import Tokenizer, book_tokenizer
+    or when the tokenizer does not fit the model. Without ``tokenizer`` it is the
+    one the checkpoint's data records (the book's BPE, bytes, or the ``.tok``
+    file its shards name), as for ``sample`` and ``chat``."""
+    from llm_from_scratch.tokenizer import Tokenizer
     from llm_from_scratch.train import load_model
+    from llm_from_scratch.train.sources import run_tokenizer
 
     path = Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    model, _ = load_model(path)
-    tok = Tokenizer.load(tokenizer) if tokenizer else book_tokenizer()
+    model, config = load_model(path)
+    tok = Tokenizer.load(tokenizer) if tokenizer else run_tokenizer(config)
     if tok.vocab_size > model.config.vocab_size:
         raise ValueError(
             f"tokenizer has {tok.vocab_size} tokens but the model at {path} only "

@@ -12,8 +12,8 @@ to the harness unchanged:
         --model_args checkpoint=DIR --tasks TASK --include_path TASKS_DIR
 
 ``model_args``: ``checkpoint`` (a checkpoint or run directory), optional
-``tokenizer`` (a tokenizer file; default the book's), ``batch_size``,
-``max_gen_toks`` (default 64).
+``tokenizer`` (a tokenizer file; default the one the checkpoint's data
+records), ``batch_size``, ``max_gen_toks`` (default 64).
 """
 
 from __future__ import annotations
