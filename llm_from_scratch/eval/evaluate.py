@@ -60,15 +60,14 @@ def load_for_eval(
     or when the tokenizer does not fit the model. Without ``tokenizer`` it is the
     one the checkpoint's data records (the book's BPE, bytes, or the ``.tok``
     file its shards name), as for ``sample`` and ``chat``."""
-    from llm_from_scratch.tokenizer import Tokenizer
     from llm_from_scratch.train import load_model
-    from llm_from_scratch.train.sources import run_tokenizer
+    from llm_from_scratch.train.cli import sample_tokenizer
 
     path = Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     model, config = load_model(path)
-    tok = Tokenizer.load(tokenizer) if tokenizer else run_tokenizer(config)
+    tok = sample_tokenizer(config, str(tokenizer) if tokenizer else None)
     if tok.vocab_size > model.config.vocab_size:
         raise ValueError(
             f"tokenizer has {tok.vocab_size} tokens but the model at {path} only "
