@@ -25,6 +25,7 @@ STAGE_CLIS: list[str] = [
     "llm_from_scratch.align.recipe_cli",
     "llm_from_scratch.eval.cli",
     "llm_from_scratch.serve.cli",
+    "llm_from_scratch.capstone.cli",
 ]
 
 
