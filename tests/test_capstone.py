@@ -113,3 +113,15 @@ def test_killed_during_pretraining_resumes_and_writes_both_reports(tmp_path):
 
     again = speedrun(tiny(budget_minutes=0.8), out, echo=lines.append)
     assert again.stages == state.stages  # a finished run does nothing more
+
+
+def test_command_line_errors_name_the_input(tmp_path, capsys):
+    from llm_from_scratch.cli import main
+
+    assert main(["speedrun", "--inputs", str(tmp_path / "absent"), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "absent does not exist" in capsys.readouterr().err
+    assert main(["speedrun", "--budget-minutes", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "budget_minutes must be > 0" in capsys.readouterr().err
+    assert main(["speedrun-report", str(tmp_path)]) == 2
+    assert "speedrun.json does not exist" in capsys.readouterr().err

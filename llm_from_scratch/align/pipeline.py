@@ -218,10 +218,18 @@ class Stage:
     cached: bool
 
 
-def stage_dir(name: str, start: nn.Module, config: Any, data: AlignData) -> Path:
-    """Cache folder of a stage, keyed by its config, its data and its start weights."""
+# Part of the RL stage's cache key: a change of the reward's rule retrains it.
+RL_REWARD_RULE = "exact answer in a finished turn"
+
+
+def stage_dir(name: str, start: nn.Module, config: Any, data: AlignData,
+              salt: str = "") -> Path:
+    """Cache folder of a stage, keyed by its config, its data and its start weights
+    (and ``salt``: what else changes its result, such as the reward's rule)."""
     settings = json.dumps(asdict(config), sort_keys=True, default=str)
     parts = f"{name}|{settings}|{data.fingerprint()}|{weights_hash(start)}"
+    if salt:
+        parts += f"|{salt}"
     key = hashlib.sha256(parts.encode())
     return cache_dir("align") / f"{name}-{key.hexdigest()[:16]}"
 
@@ -233,9 +241,10 @@ def run_stage(
     data: AlignData,
     train_config: dict[str, Any],
     train_fn: Callable[[nn.Module], list[dict[str, float]]],
+    salt: str = "",
 ) -> Stage:
     """Train a copy of ``start`` with ``train_fn``, or load it from the cache."""
-    path = stage_dir(name, start, config, data)
+    path = stage_dir(name, start, config, data, salt)
     if (path / "state.json").is_file():
         model, _ = load_model(path)
         meta = json.loads((path / "state.json").read_text())["metadata"]
@@ -282,13 +291,18 @@ def dpo_stage(
 def task_reward_fn(
     tok: ChatTokenizer, task: str, problems: list[tuple[int, int]]
 ) -> Callable[[list[int], list[list[int]]], list[float]]:
-    """GRPO's verifiable reward: 1 when the reply is exactly the answer."""
+    """GRPO's verifiable reward: 1 when the reply is exactly the answer and ends
+    its turn. A reply cut off by ``max_new_tokens`` before ``<|end|>`` earns 0:
+    its text so far may read as the answer ("even " of "even 20"), but the model
+    has not stopped there, and a longer budget (an evaluation's) would see the rest."""
     lookup = {tuple(encode_prompt(tok, task_prompt(task, a, b))): (a, b)
               for a, b in problems}
+    end = tok.special_tokens[END]
 
     def reward(prompt: list[int], completions: list[list[int]]) -> list[float]:
         a, b = lookup[tuple(prompt)]
-        return [task_reward(task, reply_text(tok, c), a, b) for c in completions]
+        return [task_reward(task, reply_text(tok, c), a, b) if c and c[-1] == end
+                else 0.0 for c in completions]
 
     return reward
 
@@ -306,7 +320,8 @@ def rl_stage(
     def train(model: nn.Module) -> list[dict[str, float]]:
         return grpo_train(model, ref, prompts, reward, config.grpo, end, pad_id)
 
-    return run_stage("rl", start, config.grpo, data, train_config, train)
+    return run_stage("rl", start, config.grpo, data, train_config, train,
+                     salt=RL_REWARD_RULE)
 
 
 def rm_rl_stage(

@@ -33,7 +33,7 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def collect(out: str | Path) -> dict[str, Any]:
     """Every number the report shows, from the files under ``out``."""
-    from llm_from_scratch.capstone.speedrun import STATE_FILE
+    from llm_from_scratch.capstone.config import STATE_FILE
     from llm_from_scratch.utils import environment_report
 
     out = Path(out)
@@ -69,7 +69,55 @@ def _history(info: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-# --- figures ------------------------------------------------------------------------
+# --- figures: each draws on axes it is given (the chapter draws them too) -------------
+def plot_funnel(ax: Any, data: dict[str, Any]) -> None:
+    names = [s["stage"] for s in data["funnel"]]
+    ax.barh(names[::-1], [s["bytes_out"] / 1e6 for s in data["funnel"]][::-1])
+    ax.set_xlabel("MB kept after the stage")
+
+
+def plot_pretrain(ax: Any, data: dict[str, Any]) -> None:
+    ax.plot([m["step"] for m in data["train"]], [m["loss"] for m in data["train"]],
+            lw=0.8, label="train loss")
+    if data["val"]:
+        ax.plot([m["step"] for m in data["val"]], [m["val_loss"] for m in data["val"]],
+                "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.legend()
+
+
+def align_curves(data: dict[str, Any]) -> dict[str, tuple[str, list[float]]]:
+    """Per alignment stage: (what is drawn, its values per step)."""
+    curves = {}
+    for stage, history in data["align"].items():
+        key = ALIGN_CURVE.get(stage, "loss")
+        curves[stage] = (key, [h[key] for h in history if key in h])
+    return curves
+
+
+def plot_align(axes: Any, data: dict[str, Any]) -> None:
+    for ax, (stage, (key, ys)) in zip(axes, align_curves(data).items()):
+        ax.plot(ys, lw=0.9)
+        ax.set_title(f"{stage.upper()} {key}")
+        ax.set_xlabel("step")
+
+
+def plot_eval(ax: Any, data: dict[str, Any]) -> None:
+    rows = eval_rows(data)
+    tasks = sorted({r["task"] for r in rows})
+    for shift, model in ((-0.2, "pretrained"), (0.2, "aligned")):
+        mine = {r["task"]: r for r in rows if r["model"] == model}
+        xs = [i + shift for i, t in enumerate(tasks) if t in mine]
+        ax.bar(xs, [mine[t]["value"] for t in tasks if t in mine], width=0.4,
+               yerr=[1.96 * mine[t]["stderr"] for t in tasks if t in mine],
+               capsize=3, label=model)
+    ax.set_xticks(range(len(tasks)), tasks)
+    ax.set_ylabel("score (95% interval)")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+
+
 def figures(data: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes of each figure the data allows, by name."""
     import matplotlib
@@ -78,59 +126,30 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
     import matplotlib.pyplot as plt
 
     made: dict[str, bytes] = {}
-
-    def save(name: str, fig: Any) -> None:
-        buffer = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
-        made[name] = buffer.getvalue()
-
-    if data["funnel"]:
-        fig, ax = plt.subplots(figsize=(6.4, 2.8))
-        names = [s["stage"] for s in data["funnel"]]
-        ax.barh(names[::-1], [s["bytes_out"] / 1e6 for s in data["funnel"]][::-1])
-        ax.set_xlabel("MB kept after the stage")
-        ax.set_title("Data funnel")
-        save("funnel", fig)
-    if data["train"]:
-        fig, ax = plt.subplots(figsize=(6.4, 3.0))
-        ax.plot([m["step"] for m in data["train"]], [m["loss"] for m in data["train"]],
-                lw=0.8, label="train loss")
-        if data["val"]:
-            ax.plot([m["step"] for m in data["val"]],
-                    [m["val_loss"] for m in data["val"]], "o-", label="validation loss")
-        ax.set_xlabel("step")
-        ax.set_ylabel("cross-entropy (nats/token)")
-        ax.set_title("Pretraining")
-        ax.legend()
-        save("pretrain", fig)
-    curves = {k: (ALIGN_CURVE.get(k, "loss"), [h[ALIGN_CURVE.get(k, "loss")] for h in v
-                  if ALIGN_CURVE.get(k, "loss") in h]) for k, v in data["align"].items()}
-    if any(c[1] for c in curves.values()):
-        fig, axes = plt.subplots(1, len(curves), figsize=(6.4, 2.4))
-        for ax, (stage, (key, ys)) in zip(list(getattr(axes, "flat", [axes])),
-                                          curves.items()):
-            ax.plot(ys, lw=0.9)
-            ax.set_title(f"{stage.upper()} {key}")
-            ax.set_xlabel("step")
-        save("align", fig)
-    rows = eval_rows(data)
-    if rows:
-        fig, ax = plt.subplots(figsize=(6.4, 2.8))
-        tasks = sorted({r["task"] for r in rows})
-        for shift, model in ((-0.2, "pretrained"), (0.2, "aligned")):
-            mine = {r["task"]: r for r in rows if r["model"] == model}
-            xs = [i + shift for i, t in enumerate(tasks) if t in mine]
-            ax.bar(xs, [mine[t]["value"] for t in tasks if t in mine], width=0.4,
-                   yerr=[1.96 * mine[t]["stderr"] for t in tasks if t in mine],
-                   capsize=3, label=model)
-        ax.set_xticks(range(len(tasks)), tasks)
-        ax.set_ylabel("accuracy (95% interval)")
-        ax.set_ylim(0, 1.05)
-        ax.legend()
-        save("eval", fig)
+    plans = [("funnel", data["funnel"], (6.4, 2.8), plot_funnel),
+             ("pretrain", data["train"], (6.4, 3.0), plot_pretrain),
+             ("eval", eval_rows(data), (6.4, 2.8), plot_eval)]
+    for name, present, size, plot in plans:
+        if present:
+            fig, ax = plt.subplots(figsize=size)
+            plot(ax, data)
+            made[name] = _png(fig)
+    curves = align_curves(data)
+    if any(ys for _, ys in curves.values()):
+        fig, axes = plt.subplots(1, len(curves), figsize=(6.4, 2.4), squeeze=False)
+        plot_align(axes[0], data)
+        made["align"] = _png(fig)
     return made
+
+
+def _png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def headline_metric(metrics: dict[str, Any]) -> str:
