@@ -167,13 +167,15 @@ def test_sample_groups_batches_equal_lengths_like_single_calls() -> None:
         assert group == sample_group(model, p, 3, 4, 0.0, END, torch.Generator())
 
 
-def test_task_reward_counts_only_finished_turns() -> None:
-    # a reply cut by max_new_tokens reads "even " but goes on ("even 20"): no reward
+def test_task_reward_of_finished_and_cut_off_replies() -> None:
+    # a reply cut by max_new_tokens reads "even " but may go on ("even 20")
     from llm_from_scratch.align.data import task_prompt
     from llm_from_scratch.align.pipeline import encode_prompt, task_reward_fn
 
-    reward = task_reward_fn(TOK, "parity", [(1, 8)])
     prompt = encode_prompt(TOK, task_prompt("parity", 1, 8))
     even, odd = TOK.encode_ordinary("even"), TOK.encode_ordinary("odd")
-    assert reward(prompt, [[*even, END], [*odd, END], even, [*even, *TOK.encode_ordinary(" ")],
-                           []]) == [1.0, 0.0, 0.0, 0.0, 0.0]
+    replies = [[*even, END], [*odd, END], even, [*even, *TOK.encode_ordinary(" ")], []]
+    strict = task_reward_fn(TOK, "parity", [(1, 8)], finished_only=True)
+    assert strict(prompt, replies) == [1.0, 0.0, 0.0, 0.0, 0.0]
+    # the recipe's default grades a cut-off reply on its text so far
+    assert task_reward_fn(TOK, "parity", [(1, 8)])(prompt, replies) == [1.0, 0.0, 1.0, 1.0, 0.0]

@@ -218,10 +218,6 @@ class Stage:
     cached: bool
 
 
-# Part of the RL stage's cache key: a change of the reward's rule retrains it.
-RL_REWARD_RULE = "exact answer in a finished turn"
-
-
 def stage_dir(name: str, start: nn.Module, config: Any, data: AlignData,
               salt: str = "") -> Path:
     """Cache folder of a stage, keyed by its config, its data and its start weights
@@ -289,39 +285,43 @@ def dpo_stage(
 
 
 def task_reward_fn(
-    tok: ChatTokenizer, task: str, problems: list[tuple[int, int]]
+    tok: ChatTokenizer, task: str, problems: list[tuple[int, int]],
+    finished_only: bool = False,
 ) -> Callable[[list[int], list[list[int]]], list[float]]:
-    """GRPO's verifiable reward: 1 when the reply is exactly the answer and ends
-    its turn. A reply cut off by ``max_new_tokens`` before ``<|end|>`` earns 0:
-    its text so far may read as the answer ("even " of "even 20"), but the model
-    has not stopped there, and a longer budget (an evaluation's) would see the rest."""
+    """GRPO's verifiable reward: 1 when the reply is exactly the answer.
+
+    A reply cut off by ``max_new_tokens`` is graded on its text so far, which
+    may read as the answer ("even " of "even 20") although the model had not
+    stopped; with ``finished_only`` such a reply earns 0 and only replies that
+    end their turn with ``<|end|>`` count (the Capstone chapter measures both)."""
     lookup = {tuple(encode_prompt(tok, task_prompt(task, a, b))): (a, b)
               for a, b in problems}
     end = tok.special_tokens[END]
 
     def reward(prompt: list[int], completions: list[list[int]]) -> list[float]:
         a, b = lookup[tuple(prompt)]
-        return [task_reward(task, reply_text(tok, c), a, b) if c and c[-1] == end
-                else 0.0 for c in completions]
+        return [task_reward(task, reply_text(tok, c), a, b)
+                if not finished_only or (c and c[-1] == end) else 0.0
+                for c in completions]
 
     return reward
 
 
 def rl_stage(
     start: nn.Module, tok: ChatTokenizer, data: AlignData, config: RecipeConfig,
-    train_config: dict[str, Any], pad_id: int,
+    train_config: dict[str, Any], pad_id: int, finished_only: bool = False,
 ) -> Stage:
     ref = frozen_copy(start)
     prompts = [encode_prompt(tok, task_prompt(data.task, a, b))
                for a, b in data.task_train]
-    reward = task_reward_fn(tok, data.task, data.task_train)
+    reward = task_reward_fn(tok, data.task, data.task_train, finished_only)
     end = tok.special_tokens[END]
 
     def train(model: nn.Module) -> list[dict[str, float]]:
         return grpo_train(model, ref, prompts, reward, config.grpo, end, pad_id)
 
     return run_stage("rl", start, config.grpo, data, train_config, train,
-                     salt=RL_REWARD_RULE)
+                     salt="finished turns only" if finished_only else "")
 
 
 def rm_rl_stage(

@@ -201,7 +201,7 @@ class Speedrun:
         row = rows[0]
         loss = row.get("final_loss")
         return {"outputs": str(self.out / "aligned" / stage), "summary":
-                f"{row['steps']} steps" + (f", final loss {loss:.3f}" if loss else "")}
+                f"{row['steps']} steps" + (f", final loss {loss:.3f}" if loss is not None else "")}
 
     def stage_sft(self, elapsed: float) -> dict[str, Any]:
         return self._align("sft", str(self.out / "pretrain"))
