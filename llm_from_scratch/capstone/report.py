@@ -119,11 +119,9 @@ def plot_eval(ax: Any, data: dict[str, Any]) -> None:
 
 
 def figures(data: dict[str, Any]) -> dict[str, bytes]:
-    """PNG bytes of each figure the data allows, by name."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """PNG bytes of each figure the data allows, by name. Drawn on matplotlib
+    ``Figure`` objects, not pyplot: the caller's backend (a notebook's) is left alone."""
+    from matplotlib.figure import Figure
 
     made: dict[str, bytes] = {}
     plans = [("funnel", data["funnel"], (6.4, 2.8), plot_funnel),
@@ -131,24 +129,21 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
              ("eval", eval_rows(data), (6.4, 2.8), plot_eval)]
     for name, present, size, plot in plans:
         if present:
-            fig, ax = plt.subplots(figsize=size)
-            plot(ax, data)
+            fig = Figure(figsize=size)
+            plot(fig.subplots(), data)
             made[name] = _png(fig)
     curves = align_curves(data)
     if any(ys for _, ys in curves.values()):
-        fig, axes = plt.subplots(1, len(curves), figsize=(6.4, 2.4), squeeze=False)
-        plot_align(axes[0], data)
+        fig = Figure(figsize=(6.4, 2.4))
+        plot_align(fig.subplots(1, len(curves), squeeze=False)[0], data)
         made["align"] = _png(fig)
     return made
 
 
 def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     return buffer.getvalue()
 
 
