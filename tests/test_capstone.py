@@ -88,7 +88,8 @@ def test_killed_during_pretraining_resumes_and_writes_both_reports(tmp_path):
     assert lines[0].startswith(f"resuming {out}: 3 of {len(STAGES)} stages done")
     assert state.stages["pretrain"]["resumed"] is True
     # finished stages were not redone: one curate command in its log
-    assert (out / "logs" / "curate.log").read_text().count("$ llm-from-scratch curate") == 1
+    log = (out / "logs" / "curate.log").read_text()
+    assert log.count("$ llm-from-scratch curate") == 1
     assert "resuming from" in (out / "logs" / "pretrain.log").read_text()
     for model in ("pretrained", "aligned"):
         for task in ("cloze", "quotes", "parity"):
@@ -107,8 +108,9 @@ def test_killed_during_pretraining_resumes_and_writes_both_reports(tmp_path):
         assert (out / "report_files" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     page = html.read_text()
     sources = re.findall(r"src='([^']*)'", page)
-    assert len(sources) == 4 and all(s.startswith("data:image/png;base64,") for s in sources)
-    assert "http://" not in page and "https://" not in page  # nothing fetched from outside
+    assert len(sources) == 4
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http://" not in page and "https://" not in page  # nothing fetched
     assert "<table>" in page and "stderr" in page
 
     again = speedrun(tiny(budget_minutes=0.8), out, echo=lines.append)
@@ -121,7 +123,8 @@ def test_command_line_errors_name_the_input(tmp_path, capsys):
     assert main(["speedrun", "--inputs", str(tmp_path / "absent"), "--out",
                  str(tmp_path / "run")]) == 2
     assert "absent does not exist" in capsys.readouterr().err
-    assert main(["speedrun", "--budget-minutes", "0", "--out", str(tmp_path / "r")]) == 2
+    argv = ["speedrun", "--budget-minutes", "0", "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
     assert "budget_minutes must be > 0" in capsys.readouterr().err
     assert main(["speedrun-report", str(tmp_path)]) == 2
     assert "speedrun.json does not exist" in capsys.readouterr().err

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--inputs", nargs="+", metavar="PATH",
                    help="folders or files of text/HTML/JSONL (default: the book's "
                         "offline corpus)")
-    p.add_argument("--out", default="speedrun", help="output folder (default: speedrun)")
+    p.add_argument("--out", default="speedrun",
+                   help="output folder (default: speedrun)")
     p.add_argument("--budget-minutes", type=float, default=30.0,
                    help="wall-clock target for the whole run (default: 30)")
     p.add_argument("--full", action="store_true",

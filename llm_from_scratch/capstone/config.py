@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-STAGES = ("curate", "tokenizer", "shards", "pretrain", "sft", "dpo", "rl", "eval", "chat")
+STAGES = ("curate", "tokenizer", "shards", "pretrain", "sft", "dpo", "rl", "eval",
+          "chat")
 EVAL_TASKS = ("cloze", "quotes", "parity")
 CHAT_PROMPTS = (
     "What is two plus two?",
@@ -61,7 +62,8 @@ class SpeedrunConfig:
 
     def settings(self) -> dict[str, Any]:
         """What must match for a rerun to resume (plain JSON)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in asdict(self).items()}
 
     @property
     def budget_seconds(self) -> float:

@@ -39,7 +39,8 @@ def collect(out: str | Path) -> dict[str, Any]:
     out = Path(out)
     state = _read_json(out / STATE_FILE)
     if state is None:
-        raise FileNotFoundError(f"{out / STATE_FILE} does not exist: is {out} a speedrun?")
+        raise FileNotFoundError(f"{out / STATE_FILE} does not exist: "
+                                f"is {out} a speedrun?")
     curation = _read_json(out / "curated" / "report.json") or {}
     shards = {split: _read_json(out / "shards" / split / "shard_manifest.json")
               for split in ("train", "val")}
@@ -49,7 +50,8 @@ def collect(out: str | Path) -> dict[str, Any]:
         info = _read_json(out / "aligned" / stage / "state.json")
         if info is not None:
             align[stage] = _history(info)
-    evals = {p.stem: json.loads(p.read_text()) for p in sorted((out / "eval").glob("*.json"))}
+    evals = {p.stem: json.loads(p.read_text())
+             for p in sorted((out / "eval").glob("*.json"))}
     return {
         "out": str(out), "settings": state["settings"], "stages": state["stages"],
         "seconds": state["seconds"], "funnel": curation.get("stages", []),
@@ -120,7 +122,8 @@ def plot_eval(ax: Any, data: dict[str, Any]) -> None:
 
 def figures(data: dict[str, Any]) -> dict[str, bytes]:
     """PNG bytes of each figure the data allows, by name. Drawn on matplotlib
-    ``Figure`` objects, not pyplot: the caller's backend (a notebook's) is left alone."""
+    ``Figure`` objects, not pyplot: the caller's backend (a notebook's) is left
+    alone."""
     from matplotlib.figure import Figure
 
     made: dict[str, bytes] = {}
@@ -160,7 +163,8 @@ def eval_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
         model, _, task = name.partition("-")
         name = headline_metric(result["metrics"])
         metric = result["metrics"][name]
-        rows.append({"model": model, "task": task, "n": result["n_items"], "metric": name,
+        rows.append({"model": model, "task": task, "n": result["n_items"],
+                     "metric": name,
                      "value": metric["value"], "stderr": metric["stderr"]})
     return rows
 
@@ -176,9 +180,11 @@ def sections(data: dict[str, Any]) -> list[tuple[str, list[str], str | None]]:
     """(title, markdown lines, figure name or None) of each part of the report."""
     stages, parts = data["stages"], []
     budget = data["settings"]["budget_minutes"]
-    head = [f"Total {data['seconds'] / 60:.1f} min against a budget of {budget:g} min.", ""]
+    head = [f"Total {data['seconds'] / 60:.1f} min against a budget of "
+            f"{budget:g} min.", ""]
     head += _table(["stage", "seconds", "result"],
-                   [[k, f"{v['seconds']:.1f}", v["summary"]] for k, v in stages.items()])
+                   [[k, f"{v['seconds']:.1f}", v["summary"]]
+                    for k, v in stages.items()])
     parts.append(("Stages", head, None))
     if data["funnel"]:
         rows = [[s["stage"], s["docs_in"], s["docs_out"], f"{s['bytes_in']:,}",
@@ -195,27 +201,31 @@ def sections(data: dict[str, Any]) -> list[tuple[str, list[str], str | None]]:
         lines = [f"Vocabulary {train['vocab_size']} tokens; {bpt:.2f} bytes per token "
                  f"on the training split; {train['num_tokens']:,} training and "
                  f"{val['num_tokens']:,} validation tokens "
-                 f"({train['num_documents']} and {val['num_documents']} documents).", ""]
+                 f"({train['num_documents']} and {val['num_documents']} "
+                 "documents).", ""]
         parts.append(("Tokenizer and shards", lines, None))
     if data["train"]:
         last = data["val"][-1] if data["val"] else {}
         lines = [f"Trained to step {data['train'][-1]['step']}; final train loss "
                  f"{data['train'][-1]['loss']:.3f}"
                  + (f", validation loss {last['val_loss']:.3f} "
-                    f"({last.get('val_bpb', float('nan')):.3f} bits per byte)" if last else "")
+                    f"({last.get('val_bpb', float('nan')):.3f} bits per byte)"
+                    if last else "")
                  + ".", ""]
         parts.append(("Pretraining", lines, "pretrain"))
     if data["align"]:
         rows = [[k, len(v), f"{v[-1]['loss']:.3f}" if v and "loss" in v[-1] else "-"]
                 for k, v in data["align"].items()]
-        parts.append(("Alignment", _table(["stage", "steps", "final loss"], rows), "align"))
+        table = _table(["stage", "steps", "final loss"], rows)
+        parts.append(("Alignment", table, "align"))
     rows = eval_rows(data)
     if rows:
         lines = ["Each task's headline metric with its standard error (the "
                  "Evaluation chapter's estimator); the figure draws 1.96 standard "
                  "errors. Chance on cloze and quotes is 0.25.", ""]
         lines += _table(["model", "task", "items", "metric", "value", "stderr"],
-                        [[r["model"], r["task"], r["n"], r["metric"], f"{r['value']:.3f}",
+                        [[r["model"], r["task"], r["n"], r["metric"],
+                          f"{r['value']:.3f}",
                           f"{r['stderr']:.3f}"] for r in rows])
         parts.append(("Evaluation", lines, "eval"))
     if data["chats"]:
@@ -225,7 +235,8 @@ def sections(data: dict[str, Any]) -> list[tuple[str, list[str], str | None]]:
                       f"**assistant:** {chat['reply'] or '(empty)'}", ""]
         parts.append(("Sample chats", lines, None))
     env = _table(["", "value"], [[k, v] for k, v in data["environment"].items()])
-    settings = _table(["setting", "value"], [[k, v] for k, v in data["settings"].items()])
+    settings = _table(["setting", "value"],
+                      [[k, v] for k, v in data["settings"].items()])
     parts.append(("Environment and settings", env + settings, None))
     return parts
 
@@ -286,7 +297,8 @@ def render_html(data: dict[str, Any]) -> str:
 
 
 def write_report(out: str | Path) -> tuple[Path, Path]:
-    """Write ``out/report.md`` (+ ``out/report_files/*.png``) and ``out/report.html``."""
+    """Write ``out/report.md`` (its figures in ``out/report_files/``) and
+    ``out/report.html``."""
     out = Path(out)
     data = collect(out)
     data["figures"] = figures(data)

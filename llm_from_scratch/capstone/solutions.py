@@ -20,14 +20,16 @@ def split_budget(total: float, spent: float, reserve_seconds: float,
     """Exercise 1 (★): seconds left for pretraining, eq. (eq-capstone-budget):
     ``total - spent - max(reserve_seconds, reserve_fraction * total)``.
     A non-positive result raises ValueError (there is nothing to train with)."""
-    left = total - spent - max(reserve_seconds, reserve_fraction * total)
+    reserve = max(reserve_seconds, reserve_fraction * total)
+    left = total - spent - reserve
     if left <= 0:
         raise ValueError(f"nothing left for pretraining: {total} s total, {spent} s "
-                         f"spent, reserve {max(reserve_seconds, reserve_fraction * total)} s")
+                         f"spent, reserve {reserve} s")
     return left
 
 
-def downstream(inputs: Mapping[str, Sequence[str]], changed: Iterable[str]) -> list[str]:
+def downstream(inputs: Mapping[str, Sequence[str]],
+               changed: Iterable[str]) -> list[str]:
     """Exercise 2 (★★): the stages to redo when ``changed`` stages are redone:
     those stages and every stage that reads, directly or not, one of them; in
     an order where each stage comes after its inputs (a topological order,

@@ -166,9 +166,10 @@ class Speedrun:
         reserve = max(self.config.reserve_seconds, self.config.reserve_fraction * total)
         left = total - elapsed - reserve
         if left < 10:
-            raise ValueError(f"--budget-minutes {self.config.budget_minutes:g} leaves "
-                             f"{left:.0f} s for pretraining after {elapsed:.0f} s spent "
-                             f"and {reserve:.0f} s reserved: give a larger budget")
+            raise ValueError(f"--budget-minutes {self.config.budget_minutes:g} "
+                             f"leaves {left:.0f} s for pretraining after "
+                             f"{elapsed:.0f} s spent and {reserve:.0f} s reserved: "
+                             "give a larger budget")
         return left
 
     def stage_pretrain(self, elapsed: float) -> dict[str, Any]:
@@ -200,8 +201,10 @@ class Speedrun:
                  str(self.out / "aligned"), "--overwrite"], self.logs / f"{stage}.log"))
         row = rows[0]
         loss = row.get("final_loss")
-        return {"outputs": str(self.out / "aligned" / stage), "summary":
-                f"{row['steps']} steps" + (f", final loss {loss:.3f}" if loss is not None else "")}
+        summary = f"{row['steps']} steps"
+        if loss is not None:
+            summary += f", final loss {loss:.3f}"
+        return {"outputs": str(self.out / "aligned" / stage), "summary": summary}
 
     def stage_sft(self, elapsed: float) -> dict[str, Any]:
         return self._align("sft", str(self.out / "pretrain"))
@@ -217,7 +220,8 @@ class Speedrun:
 
         folder = self.out / "eval"
         folder.mkdir(exist_ok=True)
-        models = {"pretrained": self.out / "pretrain", "aligned": self.out / "aligned" / "rl"}
+        models = {"pretrained": self.out / "pretrain",
+                  "aligned": self.out / "aligned" / "rl"}
         scores = []
         for model, checkpoint in models.items():
             for task in EVAL_TASKS:
