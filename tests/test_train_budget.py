@@ -100,6 +100,12 @@ def test_budget_is_checked_by_name() -> None:
         TrainConfig(budget_seconds=5.0, resume=True, out_dir="x")
 
 
-def test_a_budget_spent_during_calibration_stops_there(manifests, fake_clock) -> None:
-    result = train(tiny(manifests, budget_seconds=0.01))
-    assert len(result.history) == result.config.steps == CALIBRATION_STEPS + 1
+def test_a_budget_spent_during_calibration_ends_on_a_saved_step(
+        manifests, fake_clock, tmp_path) -> None:
+    # one step after the fit, and that last step is evaluated and checkpointed
+    result = train(tiny(manifests, budget_seconds=0.01, eval_every=100,
+                        out_dir=str(tmp_path / "run")))
+    assert len(result.history) == result.config.steps == CALIBRATION_STEPS + 2
+    assert "val_loss" in result.history[-1]
+    assert result.checkpoint is not None and result.checkpoint.name.endswith(
+        f"{CALIBRATION_STEPS + 2:06d}")

@@ -188,6 +188,9 @@ class Speedrun:
             argv += ["--overwrite", "--budget-seconds", f"{budget:.0f}"]
             argv += [a for s in self.config.model_overrides() for a in ("--set", s)]
         summary = last_json(run_cli(argv, self.logs / "pretrain.log"))
+        if not summary.get("checkpoint"):
+            raise RuntimeError(f"pretraining saved no checkpoint; see "
+                               f"{self.logs / 'pretrain.log'}")
         bpb = summary.get("val_bpb")
         return {"outputs": summary.get("checkpoint", str(out)), "resumed": latest
                 is not None, "summary": f"{summary['steps']} steps"

@@ -266,8 +266,6 @@ def training_loop(
                 budget = None
                 if bar is not None:
                     bar.total = config.steps
-                if step >= config.steps:  # the budget is spent already
-                    break
         lr = lr_at(step, max_lr=config.lr, total_steps=config.steps,
                    warmup_steps=config.warmup_steps, min_lr_ratio=config.min_lr_ratio)
         for group in optimizer.param_groups:  # muP groups carry an lr_scale

@@ -80,11 +80,13 @@ def fit_to_budget(config: TrainConfig, step_times: list[float], elapsed: float,
     """The fitted config of a budget run after ``done`` calibrated steps.
 
     The median step time (one slow step on a busy machine does not count),
-    averaged over processes, so that every rank fits the same length.
+    averaged over processes, so that every rank fits the same length. At least
+    one more step runs: a budget spent during calibration still ends on a last
+    step that is evaluated and checkpointed, not on a step that was not.
     """
     step_seconds = mean_across(sorted(step_times)[len(step_times) // 2], info, device)
     total = fit_steps(config.budget_seconds,  # type: ignore[arg-type]
                       mean_across(elapsed, info, device), done, step_seconds,
                       eval_every=config.eval_every, eval_batches=config.eval_batches,
                       grad_accum=config.grad_accum)
-    return fitted_config(config, total)
+    return fitted_config(config, max(total, done + 1))
