@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from llm_from_scratch.capstone import STAGES, SpeedrunConfig, speedrun, write_report
-from llm_from_scratch.capstone.speedrun import Speedrun
+from llm_from_scratch.capstone.speedrun import Speedrun, fitted_config
 
 # A model small enough that the whole run takes about a minute on 2 cores.
 TINY = ("d_model=32", "n_layers=1", "n_heads=2", "seq_len=64", "batch_size=8")
@@ -70,13 +70,11 @@ def _child(out: Path) -> subprocess.Popen:
 def test_killed_during_pretraining_resumes_and_writes_both_reports(tmp_path):
     out = tmp_path / "run"
     child = _child(out)
-    checkpoints = out / "pretrain" / "checkpoints"
     deadline = time.monotonic() + 300
-    while not (checkpoints.is_dir() and any(checkpoints.glob("step_*"))):
+    while fitted_config(out / "pretrain") is None:  # a checkpoint after the fit
         assert child.poll() is None, child.stderr.read().decode()[-2000:]
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.5)
-    time.sleep(1.0)
     os.killpg(child.pid, signal.SIGKILL)  # mid-stage, as a reader's Ctrl-\ would
     child.wait()
     before = json.loads((out / "speedrun.json").read_text())
@@ -128,3 +126,19 @@ def test_command_line_errors_name_the_input(tmp_path, capsys):
     assert "budget_minutes must be > 0" in capsys.readouterr().err
     assert main(["speedrun-report", str(tmp_path)]) == 2
     assert "speedrun.json does not exist" in capsys.readouterr().err
+
+
+def test_a_checkpoint_from_before_the_fit_is_not_resumed(tmp_path):
+    from llm_from_scratch.model import ModelConfig, Transformer
+    from llm_from_scratch.train.checkpoint import save_checkpoint
+
+    model = Transformer(ModelConfig(vocab_size=16, d_model=8, n_layers=1, n_heads=2,
+                                    max_seq_len=8))
+    run = tmp_path / "pretrain"
+    assert fitted_config(run) is None
+    save_checkpoint(run / "checkpoints" / "step_000010", model, None, 10,
+                    {"steps": 5000, "budget_seconds": 60.0})
+    assert fitted_config(run) is None  # calibration was not over: start again
+    save_checkpoint(run / "checkpoints" / "step_000020", model, None, 20,
+                    {"steps": 1234})
+    assert fitted_config(run) == {"steps": 1234}

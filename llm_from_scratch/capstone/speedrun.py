@@ -63,6 +63,22 @@ def last_json(stdout: str) -> Any:
     return json.loads(lines[-1]) if lines else None
 
 
+def fitted_config(run_dir: Path) -> dict[str, Any] | None:
+    """The training config to resume ``run_dir`` with, or None to start again.
+
+    A budget run fixes its length after timing its first steps; a checkpoint
+    saved before that still holds ``budget_seconds`` and no final length, so
+    there is no schedule to continue (``train`` refuses to resume it).
+    """
+    from llm_from_scratch.train.checkpoint import latest_checkpoint, load_checkpoint
+
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return None
+    config = load_checkpoint(latest).config
+    return None if config.get("budget_seconds") is not None else config
+
+
 class Speedrun:
     """One run into ``out``; ``run()`` does the stages not yet done."""
 
@@ -173,17 +189,15 @@ class Speedrun:
         return left
 
     def stage_pretrain(self, elapsed: float) -> dict[str, Any]:
-        from llm_from_scratch.train.checkpoint import latest_checkpoint, load_checkpoint
-
         out = self.out / "pretrain"
         argv = ["train", "--data", str(self.out / "shards"), "--out-dir", str(out),
                 "--no-progress"]
-        latest = latest_checkpoint(out)
-        if latest is not None:  # a killed run: continue its fitted schedule
-            fitted = out / "resume_config.json"
-            fitted.write_text(json.dumps(load_checkpoint(latest).config, indent=1))
-            argv += ["--config", str(fitted), "--resume"]
-        else:
+        fitted = fitted_config(out)
+        if fitted is not None:  # a killed run: continue its fitted schedule
+            path = out / "resume_config.json"
+            path.write_text(json.dumps(fitted, indent=1))
+            argv += ["--config", str(path), "--resume"]
+        else:  # nothing yet, or only checkpoints from before the fit: start again
             budget = self.pretrain_budget(elapsed)
             argv += ["--overwrite", "--budget-seconds", f"{budget:.0f}"]
             argv += [a for s in self.config.model_overrides() for a in ("--set", s)]
@@ -192,8 +206,8 @@ class Speedrun:
             raise RuntimeError(f"pretraining saved no checkpoint; see "
                                f"{self.logs / 'pretrain.log'}")
         bpb = summary.get("val_bpb")
-        return {"outputs": summary.get("checkpoint", str(out)), "resumed": latest
-                is not None, "summary": f"{summary['steps']} steps"
+        return {"outputs": summary["checkpoint"], "resumed": fitted is not None,
+                "summary": f"{summary['steps']} steps"
                 + (f", val {bpb:.3f} bits per byte" if bpb is not None else "")}
 
     def _align(self, stage: str, start: str) -> dict[str, Any]:
