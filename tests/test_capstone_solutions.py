@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from llm_from_scratch.capstone import STAGES, render_html
+from llm_from_scratch.capstone.config import STAGE_INPUTS
 from llm_from_scratch.capstone.solutions import (
-    STAGE_INPUTS,
     downstream,
     external_references,
     split_budget,

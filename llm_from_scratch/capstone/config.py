@@ -15,6 +15,14 @@ from typing import Any
 
 STAGES = ("curate", "tokenizer", "shards", "pretrain", "sft", "dpo", "rl", "eval",
           "chat")
+# What each stage reads: the outputs of these stages (the chapter's Exercise 2).
+STAGE_INPUTS: dict[str, tuple[str, ...]] = {
+    "curate": (), "tokenizer": ("curate",), "shards": ("curate", "tokenizer"),
+    "pretrain": ("shards",), "sft": ("pretrain",), "dpo": ("sft",), "rl": ("dpo",),
+    "eval": ("pretrain", "rl"), "chat": ("rl",),
+}
+
+
 EVAL_TASKS = ("cloze", "quotes", "parity")
 CHAT_PROMPTS = (
     "What is two plus two?",

@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from html.parser import HTMLParser
 
-__all__ = ["STAGE_INPUTS", "downstream", "external_references", "split_budget"]
-
-# What each speedrun stage reads: the outputs of these stages.
-STAGE_INPUTS: dict[str, tuple[str, ...]] = {
-    "curate": (), "tokenizer": ("curate",), "shards": ("curate", "tokenizer"),
-    "pretrain": ("shards",), "sft": ("pretrain",), "dpo": ("sft",), "rl": ("dpo",),
-    "eval": ("pretrain", "rl"), "chat": ("rl",),
-}
-
+__all__ = ["downstream", "external_references", "split_budget"]
 
 def split_budget(total: float, spent: float, reserve_seconds: float,
                  reserve_fraction: float) -> float:
