@@ -11,7 +11,9 @@ soon as it exists; ``metrics.csv`` is rewritten at each checkpoint.
 Exact resume needs every source of randomness to be restorable. The batches of
 step ``s`` are drawn with a generator seeded from ``(seed, rank, s, micro)``,
 so the data position *is* the step number; the model, optimizer moments and
-global RNG states come back from the checkpoint.
+global RNG states come back from the checkpoint. The micro-batch helpers
+(``step_generator``, ``autocast``) are in ``micro_batch``; the validation
+loss and text samples (``evaluate``, ``sample_text``) in ``validation``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from llm_from_scratch.train.distributed import (
     setup_distributed,
 )
 from llm_from_scratch.train.hardware import check_dtype, device_name, mfu, peak_flops
-from llm_from_scratch.train.loss import bits_per_byte, cross_entropy
+from llm_from_scratch.train.loss import cross_entropy
+from llm_from_scratch.train.micro_batch import autocast, step_generator
 from llm_from_scratch.train.run_files import (
     append_metrics,
     checkpoint_to_resume,
@@ -61,13 +64,15 @@ from llm_from_scratch.train.time_budget import (
     fit_to_budget,
 )
 from llm_from_scratch.train.sources import TrainData, open_data
+from llm_from_scratch.train.validation import (
+    EVAL_STREAM,  # noqa: F401  (it was defined here: still importable from here)
+    evaluate,
+    sample_text,
+)
 
-# A "step" no run reaches: evaluation batches are never training batches.
-EVAL_STREAM = 2**40
 WrapModel = Callable[[nn.Module, torch.device], nn.Module]
 # A callback sees each step's record and the model; returning True stops the run.
 Callback = Callable[[dict[str, Any], nn.Module], bool | None]
-
 
 
 @dataclass
@@ -99,66 +104,6 @@ def resolve_device(config: TrainConfig, info: DistInfo) -> torch.device:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", info.local_rank)
     return device
-
-
-def step_generator(seed: int, rank: int, step: int, micro: int) -> torch.Generator:
-    """The data generator of one micro-batch: a pure function of its position."""
-    state = np.random.SeedSequence([seed, rank, step, micro]).generate_state(2)
-    g = torch.Generator()
-    g.manual_seed(int(state[0]) << 32 | int(state[1]))
-    return g
-
-
-def autocast(
-    config: TrainConfig, device: torch.device
-) -> contextlib.AbstractContextManager:
-    """bf16 autocast when asked for: matmuls in bf16, reductions in fp32."""
-    if config.dtype == "bfloat16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    data: TrainData,
-    config: TrainConfig,
-    device: torch.device,
-    info: DistInfo = DistInfo(),
-) -> dict[str, float]:
-    """Validation loss on ``eval_batches`` fixed batches (the same every time)."""
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    for i in range(config.eval_batches):
-        g = step_generator(config.seed, info.rank, EVAL_STREAM, i)
-        x, y = data.val.sample_batch(config.batch_size, config.seq_len, g)
-        with autocast(config, device):
-            logits = model(x.to(device))
-        total += float(cross_entropy(logits, y.to(device)))
-    model.train(was_training)
-    loss = mean_across(total / config.eval_batches, info, device)
-    out = {"val_loss": loss, "val_ppl": math.exp(min(loss, 50.0))}
-    if data.bytes_per_token:
-        out["val_bpb"] = bits_per_byte(loss, data.bytes_per_token)
-    return out
-
-
-def sample_text(model: nn.Module, data: TrainData, config: TrainConfig,
-                device: torch.device, prompt: str = "\n") -> str | None:
-    """A short generation from ``prompt`` (fixed seed, so comparable over time)."""
-    tok = data.tokenizer
-    if tok is None or not hasattr(model, "generate"):
-        return None
-    was_training = model.training
-    model.eval()
-    ids = torch.tensor([tok.encode(prompt)], dtype=torch.long, device=device)
-    g = torch.Generator(device=device).manual_seed(config.seed)
-    with torch.no_grad():
-        out = model.generate(ids, config.sample_tokens, temperature=0.8, top_k=50,
-                             generator=g)
-    model.train(was_training)
-    return tok.decode(out[0, ids.shape[1]:].tolist())
 
 
 def train(
