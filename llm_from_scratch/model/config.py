@@ -94,7 +94,9 @@ class ModelConfig:
     or NTK ``rope_scaling`` factor); ``fast`` switches attention to PyTorch's fused
     ``scaled_dot_product_attention`` (``fast="flash"``: the book's FlashAttention-2
     of ``flash.py``, SDPA where a mask is given); ``norm_placement="post"`` exists
-    only for the pre- versus post-norm experiment.
+    only for the pre- versus post-norm experiment. ``n_layers=0`` is the
+    zero-layer transformer (embedding, final norm, output: a bigram model), the
+    cheapest draft for speculative decoding.
     """
 
     vocab_size: int
@@ -118,8 +120,12 @@ class ModelConfig:
     mup_base_width: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "max_seq_len"):
+        for name in ("vocab_size", "d_model", "n_heads", "max_seq_len"):
             _positive_int(name, getattr(self, name))
+        if isinstance(self.n_layers, bool) or not isinstance(self.n_layers, int) or (
+            self.n_layers < 0
+        ):
+            raise ValueError(f"n_layers must be an int >= 0, got {self.n_layers!r}")
         if self.n_kv_heads is None:
             object.__setattr__(self, "n_kv_heads", self.n_heads)
         _positive_int("n_kv_heads", self.n_kv_heads)

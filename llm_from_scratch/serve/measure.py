@@ -7,6 +7,8 @@
 * ``heldout_bpb``: bits per byte of several models on the *same* held-out
   windows, so differences come with a paired standard error.
 * ``time_call``: the median wall-clock of a few repeats.
+* ``speculative_sweep``: acceptance and CPU-time speedup of speculative decoding
+  against the target alone, for several draft lengths k.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -109,3 +111,55 @@ def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> fl
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+@torch.no_grad()
+def speculative_sweep(
+    target: nn.Module,
+    draft: nn.Module,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    ks: Sequence[int],
+    temperature: float,
+    repeats: int = 3,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Speculative decoding against the target alone, for each k in ``ks``.
+
+    Returns ``acceptance`` (share of draft tokens kept, over all prompts) and
+    ``speedup`` (median over ``repeats`` of the target alone's process CPU time,
+    ``target.generate`` with its KV cache, over speculative decoding's, on the
+    same prompts and seeds; the two are timed in turn, so background load hits
+    both alike).
+    """
+    from llm_from_scratch.serve.speculative import speculative_generate
+
+    def alone() -> None:
+        g = torch.Generator().manual_seed(seed)
+        for p in prompts:
+            target.generate(torch.tensor([list(p)]), max_new_tokens,
+                            temperature=temperature, generator=g)
+
+    def spec(k: int) -> float:
+        g = torch.Generator().manual_seed(seed)
+        kept = proposed = 0
+        for p in prompts:
+            _, st = speculative_generate(target, draft, list(p), max_new_tokens, k,
+                                         temperature=temperature, generator=g)
+            kept, proposed = kept + st.accepted, proposed + st.proposed
+        return kept / proposed
+
+    alone()  # warm up
+    acceptance, speedup = [], []
+    for k in ks:
+        t_alone, t_spec = [], []
+        for _ in range(repeats):
+            t0 = time.process_time()
+            alone()
+            t1 = time.process_time()
+            kept = spec(k)
+            t_alone.append(t1 - t0)
+            t_spec.append(time.process_time() - t1)
+        acceptance.append(kept)
+        speedup.append(statistics.median(t_alone) / statistics.median(t_spec))
+    return {"acceptance": acceptance, "speedup": speedup}
