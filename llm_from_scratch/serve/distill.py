@@ -66,6 +66,7 @@ def distill_loss(
     Both logits (..., V) of the same shape; every leading position is one token.
     Zero exactly when the two distributions agree.
     """
+    # region checks
     if draft_logits.shape != target_logits.shape:
         raise ValueError(
             f"draft_logits {tuple(draft_logits.shape)} and target_logits "
@@ -73,6 +74,7 @@ def distill_loss(
         )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    # endregion
     V = draft_logits.shape[-1]
     log_q = F.log_softmax(draft_logits.reshape(-1, V).float() / temperature, dim=-1)
     log_p = F.log_softmax(target_logits.reshape(-1, V).float() / temperature, dim=-1)
