@@ -1,9 +1,13 @@
-"""Weight-only int8/int4 quantization against torch's fake-quantize ops.
+"""Weight-only int8/int4 quantization against torch's fake-quantize ops and
+against torchao.
 
-``torchao`` is not installed, so the reference is torch's own
-``torch.fake_quantize_per_channel_affine`` (symmetric: zero point 0), applied
-per output channel (int8) or per group of inputs (int4), plus a plain
-fake-quant written here.
+Exact reference: torch's own ``torch.fake_quantize_per_channel_affine``
+(symmetric: zero point 0), applied per output channel (int8) or per group of
+inputs (int4), plus a plain fake-quant written here. Library reference:
+torchao's ``Int8WeightOnlyConfig`` and ``IntxWeightOnlyConfig`` (int4, per
+group) on CPU; torchao maps absmax to the full signed range (int4: [-8, 7],
+scale absmax / 7.5) where ours keeps it symmetric ([-7, 7], absmax / 7), so
+the two agree to within a quantization step, with errors of the same size.
 """
 
 from __future__ import annotations
@@ -133,3 +137,38 @@ def test_quantize_model_equals_fake_quant_model(tie, tmp_path):
     back = load_file(str(tmp_path / "q.safetensors"))
     assert back["output.qweight"].dtype == torch.int8
     assert ("tok_embeddings.table.qweight" in back) == (not tie)
+
+
+def _torchao_dequantized(w: torch.Tensor, bits: int, group: int | None) -> torch.Tensor:
+    from torchao.quantization import (
+        Int8WeightOnlyConfig,
+        IntxWeightOnlyConfig,
+        quantize_,
+    )
+    from torchao.quantization.granularity import PerGroup
+
+    layer = torch.nn.Sequential(torch.nn.Linear(w.shape[1], w.shape[0], bias=False))
+    layer[0].weight.data = w.clone()
+    config = (Int8WeightOnlyConfig() if bits == 8 else
+              IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(group)))
+    quantize_(layer, config)
+    return layer[0].weight.dequantize().float()
+
+
+@pytest.mark.parametrize(("bits", "group"), [(8, None), (4, 32), (4, 128)])
+def test_agrees_with_torchao_weight_only_quantization(bits, group):
+    torch.manual_seed(0)
+    w = torch.randn(64, 256) * torch.logspace(-1, 1, 64)[:, None]  # rows of many sizes
+    x = torch.randn(5, 256)
+    ours = QuantLinear(w, bits, group)
+    ao = _torchao_dequantized(w, bits, group)
+    deq = ours.weight_rows()
+    # each is within half its own step of w, so within one of our steps of each other
+    step = ours.scale.repeat_interleave(256 // ours.scale.shape[1], dim=1)
+    assert bool(((deq - ao).abs() <= step + 1e-6).all())
+    err_ours = float(((deq - w) ** 2).mean())
+    err_ao = float(((ao - w) ** 2).mean())
+    assert 0.8 < err_ours / err_ao < 1.5  # the same size of error (int4: 7 vs 7.5 levels)
+    # and the layer's outputs: as close to torchao's as either is to float32
+    y, y_ours, y_ao = x @ w.T, ours(x), x @ ao.T
+    assert float((y_ours - y_ao).abs().max()) < 2.5 * float((y_ours - y).abs().max())
