@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from llm_from_scratch.align.batching import IGNORE
 from llm_from_scratch.align.losses import (
     bradley_terry_loss,
-    clipped_surrogate,
     dpo_loss,
     entropy,
     group_advantages,
@@ -23,6 +22,7 @@ from llm_from_scratch.align.losses import (
     sft_loss,
     token_logprobs,
 )
+from llm_from_scratch.align.pg import clipped_surrogate
 from llm_from_scratch.train import cross_entropy
 
 TOL = dict(rtol=1e-5, atol=1e-6)
@@ -188,5 +188,16 @@ def test_clipped_surrogate_averages_over_mask_only() -> None:
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
     loss, _ = clipped_surrogate(logp, logp, adv, mask)
     assert loss.item() == pytest.approx(-(1 + 1 - 2) / 3)
-    with pytest.raises(ValueError, match="clip"):
-        clipped_surrogate(logp, logp, adv, mask, clip=1.5)
+    with pytest.raises(ValueError, match="cliprange must be > 0"):
+        clipped_surrogate(logp, logp, adv, mask, clip=0.0)
+
+
+def test_clipped_surrogate_accepts_clip_ranges_of_one_and_more() -> None:
+    # clip 1.5: the lower bound 1 - 1.5 < 0 never binds, the upper 2.5 does
+    ratio = torch.tensor([[0.2, 3.0]])
+    adv = torch.tensor([-1.0])
+    loss, clip_rate = clipped_surrogate(ratio.log(), torch.zeros(1, 2), adv,
+                                        torch.ones(1, 2), clip=1.5)
+    # -min(r A, clip(r) A) with A = -1: max(r, clip(r)) = 0.2 and 3.0
+    assert loss.item() == pytest.approx((0.2 + 3.0) / 2)
+    assert clip_rate.item() == 0.5  # |3.0 - 1| > 1.5, |0.2 - 1| is not

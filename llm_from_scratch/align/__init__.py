@@ -56,7 +56,6 @@ from llm_from_scratch.align.lora import (
 )
 from llm_from_scratch.align.losses import (
     bradley_terry_loss,
-    clipped_surrogate,
     entropy,
     group_advantages,
     kl_estimate,
@@ -69,6 +68,7 @@ from llm_from_scratch.align.losses import (
 from llm_from_scratch.align.packing import PackedSFTDataset, iterate_batches
 from llm_from_scratch.align.pg import (
     aggregate_token_loss,
+    clipped_surrogate,
     compute_group_normalized_rewards,
     compute_grpo_clip_loss,
     compute_naive_policy_gradient_loss,

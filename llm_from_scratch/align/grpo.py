@@ -20,12 +20,12 @@ from torch import nn
 from llm_from_scratch.align.batching import IGNORE, pad_batch
 from llm_from_scratch.align.chat import ChatExample
 from llm_from_scratch.align.losses import (
-    clipped_surrogate,
     group_advantages,
     kl_estimate,
     masked_mean,
     token_logprobs,
 )
+from llm_from_scratch.align.pg import clipped_surrogate
 from llm_from_scratch.align.training import (
     check_positive,
     make_optimizer,

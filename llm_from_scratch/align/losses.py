@@ -192,31 +192,3 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     mean = rewards.mean(1, keepdim=True)
     std = rewards.std(1, keepdim=True)
     return (rewards - mean) / (std + eps)
-
-
-def clipped_surrogate(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
-    advantages: torch.Tensor,
-    mask: torch.Tensor,
-    clip: float = 0.2,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """PPO's clipped policy loss per token, averaged over ``mask``; and the clip rate.
-
-    ``-min(r A, clip(r, 1-eps, 1+eps) A)`` with ``r = pi / pi_old``: once the ratio
-    has moved ``eps`` in the direction the advantage favours, the gradient stops,
-    so one batch of samples cannot push the policy far. ``advantages`` is per
-    sequence ``[B]`` (broadcast over tokens) or per token ``[B, T]``.
-    """
-    # region checks
-    if not 0 < clip < 1:
-        raise ValueError(f"clip must be in (0, 1), got {clip}")
-    # endregion
-    if advantages.dim() == 1:
-        advantages = advantages[:, None]
-    ratio = torch.exp(logp - old_logp)
-    unclipped = ratio * advantages
-    clipped = ratio.clamp(1 - clip, 1 + clip) * advantages
-    loss = masked_mean(-torch.minimum(unclipped, clipped), mask, empty="raise")
-    clip_rate = masked_mean(((ratio - 1).abs() > clip).float(), mask, empty="raise")
-    return loss, clip_rate.detach()

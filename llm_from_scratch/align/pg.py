@@ -154,6 +154,27 @@ def compute_grpo_clip_loss(
     }
 
 
+def clipped_surrogate(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float = 0.2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The GRPO stage's policy loss: ``compute_grpo_clip_loss`` reduced by one
+    token-level mean over ``mask`` (``aggregate_token_loss(..., "token")``); and
+    the clip rate, the share of masked tokens whose ratio left
+    ``[1 - clip, 1 + clip]``. ``advantages`` is per rollout ``(B,)`` (broadcast
+    over tokens) or per token ``(B, T)``; any ``clip`` > 0.
+    """
+    if advantages.dim() == 1:
+        advantages = advantages[:, None]
+    per_token, meta = compute_grpo_clip_loss(advantages, logp, old_logp, clip)
+    loss = aggregate_token_loss(per_token, mask, "token")
+    outside = ((meta["ratio"] - 1).abs() > clip).float()
+    return loss, masked_mean(outside, mask, empty="raise")
+
+
 def compute_policy_gradient_loss(
     policy_log_probs: torch.Tensor,
     loss_type: str,
