@@ -150,11 +150,75 @@ def test_grpo_raises_a_learnable_reward() -> None:
     assert history[-1]["kl"] > 0
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"loss_type": "no_baseline"}, {"loss_type": "reinforce_with_baseline"},
+     {"length_normalization": "sequence"},
+     {"length_normalization": "constant", "normalize_constant": 1.0},
+     {"normalize_by_std": False}, {"clip": 1.5}],
+)
+def test_every_grpo_variant_raises_the_reward(variant) -> None:
+    """The standard variants (pg.py), chosen by config, all learn the vowel task."""
+    torch.manual_seed(0)
+    policy = tiny_model()
+    ref = frozen_copy(policy)
+    prompt = encode_chat(TOK, [Message("user", "say a vowel")],
+                         add_generation_prompt=True).ids
+    vowels = torch.tensor(list(b"aeiouAEIOU"))
+
+    def reward(_: object, completions: list[list[int]]) -> list[float]:
+        return [float(c[0] in vowels) for c in completions]
+
+    def vowel_mass() -> float:
+        with torch.no_grad():
+            p = policy(torch.tensor([prompt]))[0, -1].softmax(-1)
+        return p[vowels].sum().item()
+
+    before = vowel_mass()
+    config = GRPOConfig(iterations=15, prompts_per_iteration=2, group_size=16,
+                        max_new_tokens=1, lr=1e-2, kl_coef=0.0, **variant)
+    grpo_train(policy, ref, [prompt], reward, config, END, PAD)
+    assert vowel_mass() > 3 * before
+
+
+def test_grpo_defaults_keep_the_cache_keys_of_earlier_stages() -> None:
+    from dataclasses import asdict
+
+    from llm_from_scratch.align.stage_cache import stage_dir
+
+    class Data:
+        def fingerprint(self) -> str:
+            return "data"
+
+    model = tiny_model()
+    config = GRPOConfig(iterations=3)
+    # the key an earlier GRPOConfig (without the variant fields) produced
+    earlier = {k: v for k, v in asdict(config).items() if k not in config.added_later}
+    import hashlib
+    import json
+
+    from llm_from_scratch.align.stage_cache import weights_hash
+
+    parts = f"rl|{json.dumps(earlier, sort_keys=True, default=str)}|data|"
+    parts += weights_hash(model)
+    key = hashlib.sha256(parts.encode()).hexdigest()[:16]
+    assert stage_dir("rl", model, config, Data()).name == f"rl-{key}"
+    variant = GRPOConfig(iterations=3, length_normalization="sequence")
+    assert stage_dir("rl", model, variant, Data()) != stage_dir("rl", model, config,
+                                                                 Data())
+
+
 def test_grpo_config_validation() -> None:
     with pytest.raises(ValueError, match="group_size"):
         GRPOConfig(group_size=1)
     with pytest.raises(ValueError, match="kl_coef"):
         GRPOConfig(kl_coef=-1)
+    with pytest.raises(ValueError, match="loss_type must be one of"):
+        GRPOConfig(loss_type="ppo")
+    with pytest.raises(ValueError, match="length_normalization must be one of"):
+        GRPOConfig(length_normalization="mean")
+    with pytest.raises(ValueError, match="normalize_constant must be > 0"):
+        GRPOConfig(length_normalization="constant")
 
 
 def test_sample_groups_batches_equal_lengths_like_single_calls() -> None:

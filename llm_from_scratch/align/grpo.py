@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -25,7 +26,13 @@ from llm_from_scratch.align.losses import (
     masked_mean,
     token_logprobs,
 )
-from llm_from_scratch.align.pg import clipped_surrogate
+from llm_from_scratch.align.pg import (
+    LENGTH_NORMALIZATIONS,
+    LOSS_TYPES,
+    aggregate_token_loss,
+    compute_policy_gradient_loss,
+    group_normalize,
+)
 from llm_from_scratch.align.training import (
     check_positive,
     make_optimizer,
@@ -38,6 +45,13 @@ RewardFn = Callable[[Sequence[int], list[list[int]]], Sequence[float]]
 
 @dataclass(frozen=True)
 class GRPOConfig:
+    """One GRPO run. The last four fields choose among the standard variants
+    (``pg.py``): the per-token loss (``loss_type``), how tokens of replies of
+    different lengths are weighed (``length_normalization``, with
+    ``normalize_constant`` for Dr. GRPO's ``"constant"``), and whether a
+    group's advantages are divided by its std. The defaults are the book's
+    recipe: PPO's clipped ratio, one token-level mean, std-normalised."""
+
     iterations: int = 40
     prompts_per_iteration: int = 8
     group_size: int = 8
@@ -51,6 +65,15 @@ class GRPOConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
+    loss_type: str = "grpo_clip"
+    length_normalization: str = "token"
+    normalize_constant: float | None = None
+    normalize_by_std: bool = True
+    # fields added after cached stages existed: their cache keys omit them at these
+    added_later: ClassVar[dict[str, object]] = {
+        "loss_type": "grpo_clip", "length_normalization": "token",
+        "normalize_constant": None, "normalize_by_std": True,
+    }
 
     def __post_init__(self) -> None:
         check_positive(
@@ -63,6 +86,24 @@ class GRPOConfig:
             )
         if self.kl_coef < 0:
             raise ValueError(f"GRPOConfig.kl_coef must be >= 0, got {self.kl_coef}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(
+                f"GRPOConfig.loss_type must be one of {LOSS_TYPES}, "
+                f"got {self.loss_type!r}"
+            )
+        if self.length_normalization not in LENGTH_NORMALIZATIONS:
+            raise ValueError(
+                f"GRPOConfig.length_normalization must be one of "
+                f"{LENGTH_NORMALIZATIONS}, got {self.length_normalization!r}"
+            )
+        constant = self.normalize_constant
+        if self.length_normalization == "constant" and not (
+            constant is not None and constant > 0
+        ):
+            raise ValueError(
+                "GRPOConfig.normalize_constant must be > 0 with length_normalization "
+                f"'constant' (e.g. max_new_tokens), got {constant!r}"
+            )
 
 
 @torch.no_grad()
@@ -145,7 +186,11 @@ def grpo_train(
         rewards = torch.tensor(
             [list(map(float, reward_fn(p, g))) for p, g in zip(batch_prompts, groups)]
         )
-        advantages = group_advantages(rewards).flatten()
+        if c.normalize_by_std:
+            advantages = group_advantages(rewards).flatten()
+        else:  # Dr. GRPO: only subtract the group's mean
+            advantages = group_normalize(rewards.flatten(), c.group_size,
+                                         normalize_by_std=False)
         inputs, targets = rollout_batch(batch_prompts, groups, pad_id)
         mask = targets != IGNORE
         sample_seconds = time.perf_counter() - start
@@ -155,9 +200,16 @@ def grpo_train(
         policy.train()
         for epoch in range(c.epochs):
             logp = token_logprobs(policy(inputs), targets)
-            pg_loss, clip_rate = clipped_surrogate(
-                logp, old_logp, advantages, mask, c.clip
+            per_token, meta = compute_policy_gradient_loss(
+                logp, c.loss_type, raw_rewards=rewards.flatten()[:, None],
+                advantages=advantages[:, None], old_log_probs=old_logp,
+                cliprange=c.clip,
             )
+            pg_loss = aggregate_token_loss(per_token, mask, c.length_normalization,
+                                           c.normalize_constant)
+            ratio = torch.exp(logp - old_logp).detach()
+            clip_rate = masked_mean(((ratio - 1).abs() > c.clip).float(), mask,
+                                    empty="raise")
             kl = masked_mean(kl_estimate(logp, ref_logp), mask, empty="raise")
             loss = pg_loss + c.kl_coef * kl
             optimizer_step(

@@ -50,7 +50,11 @@ def stage_dir(name: str, start: nn.Module, config: Any, data: AlignData,
               salt: str = "") -> Path:
     """Cache folder of a stage, keyed by its config, its data and its start weights
     (and ``salt``: what else changes its result, such as the reward's rule)."""
-    settings = json.dumps(asdict(config), sort_keys=True, default=str)
+    values = asdict(config)
+    for field, default in getattr(config, "added_later", {}).items():
+        if values.get(field) == default:  # keys of stages cached before it existed
+            del values[field]
+    settings = json.dumps(values, sort_keys=True, default=str)
     parts = f"{name}|{settings}|{data.fingerprint()}|{weights_hash(start)}"
     if salt:
         parts += f"|{salt}"
