@@ -94,6 +94,20 @@ def test_markdown_table_is_a_pipe_table_that_myst_parses_as_a_table():
     assert cells == ["name", "value", "a|b", "1.5", "c", "2"]
 
 
+def test_markdown_table_widths_fix_the_pdf_columns():
+    from llm_from_scratch.utils import markdown_table
+
+    out = markdown_table([["a", 1]], ["name", "value"], widths=[3, 1])
+    directive, table = out.data.split("\n\n")
+    assert directive == ("```{tabularcolumns} >{\\raggedright\\arraybackslash}\\X{3}{4}"
+                         ">{\\raggedright\\arraybackslash}\\X{1}{4}\n```")
+    assert table.splitlines()[0] == "| name | value |"
+    with pytest.raises(ValueError, match="widths has 1 entries for 2 columns"):
+        markdown_table([["a", 1]], ["name", "value"], widths=[1])
+    with pytest.raises(ValueError, match="positive"):
+        markdown_table([["a", 1]], ["name", "value"], widths=[1, 0])
+
+
 @pytest.mark.parametrize(
     "rows,headers,align,message",
     [

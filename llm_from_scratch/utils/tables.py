@@ -51,12 +51,33 @@ def pipe_table(
     return "\n".join(lines)
 
 
+def latex_columns(widths: Sequence[int]) -> str:
+    """A ``tabularcolumns`` directive: column ``i`` takes ``widths[i] / sum(widths)`` of
+    the PDF's line, ragged right. Without it LaTeX sizes columns by how much text they
+    hold, and a short column with long words (a name, a header) breaks them mid-word."""
+    if not widths or any(w <= 0 for w in widths):
+        raise ValueError(f"widths must be positive, got {list(widths)}")
+    total = sum(widths)
+    spec = "".join(r">{\raggedright\arraybackslash}\X{%d}{%d}" % (w, total) for w in widths)
+    return "```{tabularcolumns} " + spec + "\n```\n\n"
+
+
 def markdown_table(
     rows: Sequence[Sequence[Any]],
     headers: Sequence[Any],
     align: Sequence[str | None] | None = None,
+    widths: Sequence[int] | None = None,
 ):
-    """Display ``rows`` as a table: an ``IPython.display.Markdown`` pipe table."""
+    """Display ``rows`` as a table: an ``IPython.display.Markdown`` pipe table.
+
+    ``widths`` (one positive number per column) fixes the columns' shares of the line
+    in the PDF (see ``latex_columns``); the HTML ignores it.
+    """
     from IPython.display import Markdown
 
-    return Markdown(pipe_table(rows, headers, align))
+    text = pipe_table(rows, headers, align)
+    if widths is not None:
+        if len(widths) != len(headers):
+            raise ValueError(f"widths has {len(widths)} entries for {len(headers)} columns")
+        text = latex_columns(widths) + text
+    return Markdown(text)
