@@ -35,7 +35,7 @@ MARKED = [
     align.RewardModel.forward,
     align.dpo_loss,
     align.group_advantages,
-    align.clipped_surrogate,
+    align.compute_grpo_clip_loss,
 ]
 
 
@@ -77,6 +77,6 @@ def test_marked_checks_still_raise():
         align.dpo_loss(x, x, x, x, beta=0.0)
     with pytest.raises(ValueError, match="rewards must be"):
         align.group_advantages(torch.zeros(3))
-    with pytest.raises(ValueError, match="clip must be"):
+    with pytest.raises(ValueError, match="cliprange must be > 0"):
         z = torch.zeros(1, 1)
-        align.clipped_surrogate(z, z, torch.zeros(1), torch.ones(1, 1), clip=1.5)
+        align.compute_grpo_clip_loss(z, z, z, cliprange=0.0)
