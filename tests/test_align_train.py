@@ -124,8 +124,9 @@ def test_sample_group_cuts_after_the_stop_token() -> None:
         assert (targets[row] != -100).sum() == len(c)
 
 
-def test_grpo_raises_a_learnable_reward() -> None:
-    """Reward: the first sampled byte is a vowel. GRPO must make vowels likelier."""
+def vowel_task():
+    """A tiny policy, its frozen reference, a prompt and the reward "the first
+    sampled byte is a vowel", with the policy's probability of a vowel."""
     torch.manual_seed(0)
     policy = tiny_model()
     ref = frozen_copy(policy)
@@ -141,6 +142,12 @@ def test_grpo_raises_a_learnable_reward() -> None:
             p = policy(torch.tensor([prompt]))[0, -1].softmax(-1)
         return p[vowels].sum().item()
 
+    return policy, ref, prompt, reward, vowel_mass
+
+
+def test_grpo_raises_a_learnable_reward() -> None:
+    """Reward: the first sampled byte is a vowel. GRPO must make vowels likelier."""
+    policy, ref, prompt, reward, vowel_mass = vowel_task()
     before = vowel_mass()
     config = GRPOConfig(iterations=15, prompts_per_iteration=2, group_size=16,
                         max_new_tokens=1, lr=1e-2, kl_coef=0.0)
@@ -159,21 +166,7 @@ def test_grpo_raises_a_learnable_reward() -> None:
 )
 def test_every_grpo_variant_raises_the_reward(variant) -> None:
     """The standard variants (pg.py), chosen by config, all learn the vowel task."""
-    torch.manual_seed(0)
-    policy = tiny_model()
-    ref = frozen_copy(policy)
-    prompt = encode_chat(TOK, [Message("user", "say a vowel")],
-                         add_generation_prompt=True).ids
-    vowels = torch.tensor(list(b"aeiouAEIOU"))
-
-    def reward(_: object, completions: list[list[int]]) -> list[float]:
-        return [float(c[0] in vowels) for c in completions]
-
-    def vowel_mass() -> float:
-        with torch.no_grad():
-            p = policy(torch.tensor([prompt]))[0, -1].softmax(-1)
-        return p[vowels].sum().item()
-
+    policy, ref, prompt, reward, vowel_mass = vowel_task()
     before = vowel_mass()
     config = GRPOConfig(iterations=15, prompts_per_iteration=2, group_size=16,
                         max_new_tokens=1, lr=1e-2, kl_coef=0.0, **variant)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from llm_from_scratch.model import ModelConfig, Transformer
+from llm_from_scratch.train.schedule import lr_at
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ def distill_draft(
     target.eval()
     losses = []
     for step in range(config.steps):
-        lr = config.lr * _schedule(step, config.steps, config.warmup)
+        lr = lr_at(step, max_lr=config.lr, total_steps=config.steps,
+                   warmup_steps=config.warmup)
         for group in opt.param_groups:
             group["lr"] = lr
         x, _ = tokens.sample_batch(config.batch_size, config.seq_len, g)
@@ -131,18 +132,11 @@ def distill_draft(
     return draft, losses
 
 
-def _schedule(step: int, steps: int, warmup: int) -> float:
-    """Linear warmup, then cosine decay to 10% of the peak."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
-
-
 def distilled_draft(config: DistillConfig | None = None) -> tuple[Transformer, Any]:
     """The book model's distilled draft and the target it was distilled from:
     from the cache (keyed by the config, the target's weights and the data), or
     distilled now from ``book_model()`` on the book's training shards."""
+    from llm_from_scratch.align.stage_cache import weights_hash
     from llm_from_scratch.data import TokenShards, book_shards
     from llm_from_scratch.train import book_model, load_checkpoint, save_checkpoint
     from llm_from_scratch.train.checkpoint import restore_model
@@ -152,9 +146,7 @@ def distilled_draft(config: DistillConfig | None = None) -> tuple[Transformer, A
     target, _ = book_model()
     shards = book_shards()
     h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    for name, tensor in sorted(target.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(weights_hash(target).encode())
     h.update(shards.train.read_bytes())
     path = cache_dir("drafts") / f"distilled-{h.hexdigest()[:16]}"
     with cache_lock(path.parent, f".{path.name}.lock"):
