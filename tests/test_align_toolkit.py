@@ -433,6 +433,27 @@ def test_microbatch_steps_return_the_scaled_loss_and_metadata() -> None:
     close(meta["clip_fraction"], 1 / 3)  # one of the three response tokens
 
 
+def test_grpo_step_adds_the_kl_penalty_inside_the_reduction() -> None:
+    """With a reference, the per-token loss gains kl_coef * k3 before reducing."""
+    mask = torch.tensor([[1, 1], [1, 0]], dtype=torch.bool)
+    ref = torch.tensor([[-1.0, -2.0], [-0.5, -3.0]])
+    logp = (OLD + RATIO.log()).requires_grad_()
+    loss, meta = grpo_microbatch_train_step(
+        logp, mask, 1, "grpo_clip", advantages=ADV, old_log_probs=OLD,
+        cliprange=0.1, ref_log_probs=ref, kl_coef=0.5,
+    )
+    with torch.no_grad():
+        k3 = (ref - logp).exp() - 1 - (ref - logp)
+    close(loss, ((-1.1 - 0.5) / 2 + 1.05) / 2
+          + 0.5 * ((k3[0, 0] + k3[0, 1]) / 2 + k3[1, 0]) / 2)
+    close(meta["kl"], (k3[0, 0] + k3[0, 1] + k3[1, 0]) / 3)
+    with pytest.raises(ValueError, match=r"ref_log_probs must match .*\(2, 2\)"):
+        grpo_microbatch_train_step(
+            logp.detach().requires_grad_(), mask, 1, "no_baseline",
+            raw_rewards=torch.ones(2, 1), ref_log_probs=ref[:, :1], kl_coef=0.5,
+        )
+
+
 def test_microbatch_steps_reject_bad_input() -> None:
     logp = LOGP.clone().requires_grad_()
     shapes = r"response_mask the same shape, got \(2, 2\) and \(2, 3\)"

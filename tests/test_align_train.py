@@ -57,6 +57,42 @@ def test_sft_learns_the_replies_and_only_them() -> None:
     assert (logits.grad[targets == -100] == 0).all()
 
 
+def params(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def assert_same_params(a: list[torch.Tensor], b: list[torch.Tensor],
+                       start: list[torch.Tensor]) -> None:
+    for x, y in zip(a, b):
+        torch.testing.assert_close(x, y, rtol=0, atol=2e-5)
+    assert any((x - s).abs().max() > 1e-3 for x, s in zip(a, start))  # it trained
+
+
+def test_sft_accumulation_gives_the_update_of_one_batch() -> None:
+    """Micro-batches of unequal token counts: the token mean is still exact."""
+    convs = [[Message("user", q), Message("assistant", a)] for q, a in
+             [("ping", "pong"), ("marco", "polo!"), ("hi", "hello there"), ("a", "b")]]
+    examples = [encode_chat(TOK, c) for c in convs]
+    torch.manual_seed(0)
+    start = tiny_model()
+    runs = []
+    for accumulation in (1, 2, 4):
+        model = tiny_model()
+        model.load_state_dict(start.state_dict())
+        config = SFTConfig(steps=3, batch_size=4, lr=1e-2, warmup_steps=0,
+                           gradient_accumulation_steps=accumulation)
+        history = sft_train(model, examples, config, PAD)
+        runs.append((params(model), history[0]["loss"]))
+    for p, loss in runs[1:]:
+        assert_same_params(p, runs[0][0], params(start))
+        assert loss == pytest.approx(runs[0][1], abs=1e-6)
+    with pytest.raises(ValueError, match="gradient_accumulation_steps must be >= 1 "
+                       "and divide the batch of 4, got 3"):
+        sft_train(tiny_model(), examples,
+                  SFTConfig(steps=1, batch_size=4, warmup_steps=0,
+                            gradient_accumulation_steps=3), PAD)
+
+
 def test_sft_rejects_examples_without_assistant_tokens() -> None:
     with pytest.raises(ValueError, match="no assistant token"):
         sft_train(tiny_model(), [ChatExample([1, 2, 3], [0, 0, 0])], SFTConfig(), PAD)
@@ -157,6 +193,40 @@ def test_grpo_raises_a_learnable_reward() -> None:
     assert history[-1]["kl"] > 0
 
 
+@pytest.mark.parametrize("variant", [{}, {"length_normalization": "sequence"}])
+def test_grpo_accumulation_gives_the_update_of_one_batch(variant) -> None:
+    """Two prompts x 4 replies of uneven lengths, split into 1, 2 or 8 parts."""
+    policy, _, prompt, _, _ = vowel_task()
+    hidden: list[torch.Tensor] = []
+    hook = policy.norm.register_forward_hook(lambda m, i, o: hidden.append(o))
+    sample_group(policy, prompt, 8, 4, 1.0, END, torch.Generator().manual_seed(0))
+    hook.remove()
+    with torch.no_grad():  # make the stop token likely: replies of 1 to 4 tokens
+        h = torch.cat([x.flatten(0, 1) for x in hidden]).mean(0)
+        policy.output.weight[END] = 4 * h / h.norm()
+    ref, start = frozen_copy(policy), params(policy)
+
+    def reward(_: object, completions: list[list[int]]) -> list[float]:
+        return [float(c[0] % 2 == 0) for c in completions]
+
+    runs = []
+    for accumulation in (1, 2, 8):
+        policy.load_state_dict(dict(zip(dict(policy.named_parameters()), start)))
+        config = GRPOConfig(iterations=1, prompts_per_iteration=2, group_size=4,
+                            max_new_tokens=4, lr=1e-2, kl_coef=0.1, epochs=2,
+                            gradient_accumulation_steps=accumulation, **variant)
+        history = grpo_train(policy, ref, [prompt], reward, config, END, PAD)
+        runs.append((params(policy), history[0]))
+    first = runs[0][1]
+    assert 1 < first["length"] < 4 and 0 < first["reward"] < 1  # uneven, learnable
+    for p, h in runs[1:]:
+        assert_same_params(p, runs[0][0], start)
+        assert h["length"] == first["length"]  # the same rollouts
+        assert h["loss"] == pytest.approx(first["loss"], rel=1e-5, abs=1e-6)
+        assert h["kl"] == pytest.approx(first["kl"], rel=1e-5, abs=1e-7)
+    assert first["kl"] > 0
+
+
 @pytest.mark.parametrize(
     "variant",
     [{}, {"loss_type": "no_baseline"}, {"loss_type": "reinforce_with_baseline"},
@@ -174,31 +244,37 @@ def test_every_grpo_variant_raises_the_reward(variant) -> None:
     assert vowel_mass() > 3 * before
 
 
-def test_grpo_defaults_keep_the_cache_keys_of_earlier_stages() -> None:
+def test_stage_keys_omit_later_defaults_and_carry_the_revision() -> None:
+    """A field added later, at its default, leaves the key as it was; GRPO's
+    ``revision`` (its arithmetic's version) is part of every key of it."""
+    import hashlib
+    import json
     from dataclasses import asdict
 
-    from llm_from_scratch.align.stage_cache import stage_dir
+    from llm_from_scratch.align.stage_cache import stage_dir, weights_hash
 
     class Data:
         def fingerprint(self) -> str:
             return "data"
 
     model = tiny_model()
+
+    def earlier_key(name: str, config: object, suffix: str = "") -> str:
+        values = {k: v for k, v in asdict(config).items()
+                  if k not in config.added_later}
+        parts = f"{name}|{json.dumps(values, sort_keys=True, default=str)}|data|"
+        parts += weights_hash(model) + suffix
+        return f"{name}-{hashlib.sha256(parts.encode()).hexdigest()[:16]}"
+
     config = GRPOConfig(iterations=3)
-    # the key an earlier GRPOConfig (without the variant fields) produced
-    earlier = {k: v for k, v in asdict(config).items() if k not in config.added_later}
-    import hashlib
-    import json
-
-    from llm_from_scratch.align.stage_cache import weights_hash
-
-    parts = f"rl|{json.dumps(earlier, sort_keys=True, default=str)}|data|"
-    parts += weights_hash(model)
-    key = hashlib.sha256(parts.encode()).hexdigest()[:16]
-    assert stage_dir("rl", model, config, Data()).name == f"rl-{key}"
-    variant = GRPOConfig(iterations=3, length_normalization="sequence")
-    assert stage_dir("rl", model, variant, Data()) != stage_dir("rl", model, config,
-                                                                 Data())
+    expected = earlier_key("rl", config, f"|revision {GRPOConfig.revision}")
+    assert stage_dir("rl", model, config, Data()).name == expected
+    sft = SFTConfig(steps=3, warmup_steps=0)
+    assert stage_dir("sft", model, sft, Data()).name == earlier_key("sft", sft)
+    for variant in (GRPOConfig(iterations=3, length_normalization="sequence"),
+                    GRPOConfig(iterations=3, gradient_accumulation_steps=2)):
+        assert stage_dir("rl", model, variant, Data()) != stage_dir(
+            "rl", model, config, Data())
 
 
 def test_grpo_config_validation() -> None:

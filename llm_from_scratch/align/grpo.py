@@ -29,14 +29,14 @@ from llm_from_scratch.align.losses import (
 from llm_from_scratch.align.pg import (
     LENGTH_NORMALIZATIONS,
     LOSS_TYPES,
-    aggregate_token_loss,
-    compute_policy_gradient_loss,
     group_normalize,
 )
+from llm_from_scratch.align.steps import grpo_microbatch_train_step
 from llm_from_scratch.align.training import (
+    apply_update,
     check_positive,
     make_optimizer,
-    optimizer_step,
+    micro_batches,
 )
 
 # reward_fn(prompt ids, completions) -> one reward per completion
@@ -69,16 +69,22 @@ class GRPOConfig:
     length_normalization: str = "token"
     normalize_constant: float | None = None
     normalize_by_std: bool = True
+    gradient_accumulation_steps: int = 1
     # fields added after cached stages existed: their cache keys omit them at these
     added_later: ClassVar[dict[str, object]] = {
         "loss_type": "grpo_clip", "length_normalization": "token",
         "normalize_constant": None, "normalize_by_std": True,
+        "gradient_accumulation_steps": 1,
     }
+    # part of every cache key: bumped when grpo_train's arithmetic changes
+    # (2: the KL penalty is reduced with the policy loss, per micro-batch step)
+    revision: ClassVar[str] = "2"
 
     def __post_init__(self) -> None:
         check_positive(
             self, "iterations", "prompts_per_iteration", "max_new_tokens",
             "temperature", "lr", "clip", "epochs", "grad_clip",
+            "gradient_accumulation_steps",
         )
         if self.group_size < 2:
             raise ValueError(
@@ -164,7 +170,13 @@ def grpo_train(
     stop_id: int,
     pad_id: int,
 ) -> list[dict[str, float]]:
-    """Train ``policy`` in place; log reward, KL to the reference, clip rate, length."""
+    """Train ``policy`` in place; log reward, KL to the reference, clip rate, length.
+
+    Each epoch over an iteration's rollouts is one update, its gradient
+    accumulated by ``grpo_microbatch_train_step`` over
+    ``config.gradient_accumulation_steps`` equal micro-batches of the replies;
+    any split gives the update of the whole batch (up to rounding).
+    """
     if not prompts:
         raise ValueError("grpo_train needs at least one prompt")
     if any(p.requires_grad for p in ref.parameters()):
@@ -197,25 +209,35 @@ def grpo_train(
         with torch.no_grad():
             old_logp = token_logprobs(policy(inputs), targets)
             ref_logp = token_logprobs(ref(inputs), targets)
+        rows = micro_batches(len(inputs), c.gradient_accumulation_steps, "GRPOConfig")
+        reduction, constant = c.length_normalization, c.normalize_constant
+        if reduction == "token":  # the batch's token mean, split over micro-batches
+            reduction, constant = "constant", mask.sum().item() / len(inputs)
         policy.train()
         for epoch in range(c.epochs):
-            logp = token_logprobs(policy(inputs), targets)
-            per_token, meta = compute_policy_gradient_loss(
-                logp, c.loss_type, raw_rewards=rewards.flatten()[:, None],
-                advantages=advantages[:, None], old_log_probs=old_logp,
-                cliprange=c.clip,
+            optimizer.zero_grad(set_to_none=True)
+            loss, logp = torch.zeros(()), torch.empty_like(old_logp)
+            for r in rows:
+                logp_r = token_logprobs(policy(inputs[r]), targets[r])
+                step_loss, _ = grpo_microbatch_train_step(
+                    logp_r, mask[r], len(rows), c.loss_type,
+                    raw_rewards=rewards.flatten()[r, None],
+                    advantages=advantages[r, None], old_log_probs=old_logp[r],
+                    cliprange=c.clip, length_normalization=reduction,
+                    normalize_constant=constant, ref_log_probs=ref_logp[r],
+                    kl_coef=c.kl_coef,
+                )
+                loss, logp[r] = loss + step_loss, logp_r.detach()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at iteration {it}")
+            apply_update(
+                optimizer, policy, it * c.epochs + epoch, lr=c.lr, total_steps=total,
+                warmup_steps=c.warmup_steps, grad_clip=c.grad_clip,
             )
-            pg_loss = aggregate_token_loss(per_token, mask, c.length_normalization,
-                                           c.normalize_constant)
-            ratio = torch.exp(logp - old_logp).detach()
-            clip_rate = masked_mean(((ratio - 1).abs() > c.clip).float(), mask,
-                                    empty="raise")
-            kl = masked_mean(kl_estimate(logp, ref_logp), mask, empty="raise")
-            loss = pg_loss + c.kl_coef * kl
-            optimizer_step(
-                optimizer, policy, loss, it * c.epochs + epoch, lr=c.lr,
-                total_steps=total, warmup_steps=c.warmup_steps, grad_clip=c.grad_clip,
-            )
+        ratio = torch.exp(logp - old_logp)  # the last epoch's, as logged
+        clip_rate = masked_mean(((ratio - 1).abs() > c.clip).float(), mask,
+                                empty="raise")
+        kl = masked_mean(kl_estimate(logp, ref_logp), mask, empty="raise")
         history.append({
             "iteration": it, "reward": rewards.mean().item(), "kl": kl.item(),
             "clip_rate": clip_rate.item(), "loss": loss.item(),

@@ -11,17 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from llm_from_scratch.align.batching import pad_batch
+from llm_from_scratch.align.batching import IGNORE, pad_batch
 from llm_from_scratch.align.chat import ChatExample
-from llm_from_scratch.align.losses import sft_loss
+from llm_from_scratch.align.losses import token_logprobs
+from llm_from_scratch.align.steps import sft_microbatch_train_step
 from llm_from_scratch.align.training import (
+    apply_update,
     check_positive,
     make_optimizer,
-    optimizer_step,
+    micro_batches,
 )
 
 
@@ -36,9 +39,13 @@ class SFTConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
+    gradient_accumulation_steps: int = 1
+    # fields added after cached stages existed: their cache keys omit them at these
+    added_later: ClassVar[dict[str, object]] = {"gradient_accumulation_steps": 1}
 
     def __post_init__(self) -> None:
-        check_positive(self, "steps", "batch_size", "lr", "grad_clip")
+        check_positive(self, "steps", "batch_size", "lr", "grad_clip",
+                       "gradient_accumulation_steps")
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(f"SFTConfig.warmup_steps must be in [0, {self.steps}]")
 
@@ -49,7 +56,14 @@ def sft_train(
     config: SFTConfig,
     pad_id: int,
 ) -> list[dict[str, float]]:
-    """Fine-tune ``model`` in place on ``examples``; return the per-step history."""
+    """Fine-tune ``model`` in place on ``examples``; return the per-step history.
+
+    The loss is the mean ``-log p`` over the batch's assistant tokens. Its
+    gradient is accumulated by ``sft_microbatch_train_step`` over
+    ``config.gradient_accumulation_steps`` equal micro-batches, each normalised
+    by the whole batch's tokens per sequence, so any split gives the update of
+    the whole batch (up to rounding).
+    """
     # region checks
     if not examples:
         raise ValueError("sft_train needs at least one example")
@@ -68,9 +82,21 @@ def sft_train(
         batch = [examples[int(i)] for i in order[cursor : cursor + config.batch_size]]
         cursor += config.batch_size
         inputs, targets = pad_batch(batch, pad_id)
-        loss = sft_loss(model(inputs), targets)
-        lr, norm = optimizer_step(
-            optimizer, model, loss, step, lr=config.lr, total_steps=config.steps,
+        mask = targets != IGNORE
+        constant = mask.sum().item() / len(inputs)  # sum / (B * this) = token mean
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros(())
+        for r in micro_batches(len(inputs), config.gradient_accumulation_steps,
+                               "SFTConfig"):
+            logp = token_logprobs(model(inputs[r]), targets[r])
+            step_loss, _ = sft_microbatch_train_step(
+                logp, mask[r], config.gradient_accumulation_steps, constant
+            )
+            loss += step_loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}")
+        lr, norm = apply_update(
+            optimizer, model, step, lr=config.lr, total_steps=config.steps,
             warmup_steps=config.warmup_steps, grad_clip=config.grad_clip,
         )
         history.append({

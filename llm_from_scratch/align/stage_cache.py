@@ -2,8 +2,9 @@
 
 A stage's cache folder is named by a hash of everything that determines its
 result: its name, its config (``asdict``, as sorted JSON), the fingerprint of
-its data and the weights it starts from (``weights_hash``), plus an optional
-``salt``. A changed upstream stage therefore changes every key after it and
+its data and the weights it starts from (``weights_hash``), the config's
+``revision`` if it has one (bumped when the training arithmetic changes), plus
+an optional ``salt``. A changed upstream stage therefore changes every key after it and
 retrains what follows; an unchanged one is loaded (``run_stage``).
 """
 
@@ -56,6 +57,8 @@ def stage_dir(name: str, start: nn.Module, config: Any, data: AlignData,
             del values[field]
     settings = json.dumps(values, sort_keys=True, default=str)
     parts = f"{name}|{settings}|{data.fingerprint()}|{weights_hash(start)}"
+    if getattr(config, "revision", ""):  # the training code's own version
+        parts += f"|revision {config.revision}"
     if salt:
         parts += f"|{salt}"
     key = hashlib.sha256(parts.encode())

@@ -23,6 +23,7 @@ from torch import nn
 
 from llm_from_scratch.align.losses import (
     entropy,
+    kl_estimate,
     masked_mean,
     masked_normalize,
     token_logprobs,
@@ -207,21 +208,34 @@ def grpo_microbatch_train_step(
     cliprange: float | None = None,
     length_normalization: str = "sequence",
     normalize_constant: float | None = None,
+    ref_log_probs: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """One micro-batch of policy-gradient training.
 
-    The per-token loss of ``compute_policy_gradient_loss`` is reduced over
+    The per-token loss of ``compute_policy_gradient_loss``, plus ``kl_coef``
+    times the k3 estimate of KL(pi || pi_ref) when ``ref_log_probs`` (B, T) is
+    given (GRPO's penalty, inside the same sum), is reduced over
     ``response_mask`` by ``aggregate_token_loss(length_normalization,
     normalize_constant)``, divided by ``gradient_accumulation_steps`` and
     backpropagated. Returns that 0-dim loss (detached) and the loss's
     metadata, plus ``clip_fraction`` over the response tokens for
-    ``grpo_clip``.
+    ``grpo_clip`` and ``kl``, the masked mean of the estimate, with a reference.
     """
     _check_step(policy_log_probs, response_mask, gradient_accumulation_steps)
     per_token, metadata = compute_policy_gradient_loss(
         policy_log_probs, loss_type, raw_rewards, advantages, old_log_probs,
         cliprange,
     )
+    if ref_log_probs is not None:
+        if ref_log_probs.shape != policy_log_probs.shape:
+            raise ValueError(
+                f"ref_log_probs must match policy_log_probs "
+                f"{tuple(policy_log_probs.shape)}, got {tuple(ref_log_probs.shape)}"
+            )
+        kl = kl_estimate(policy_log_probs, ref_log_probs)  # (B, T)
+        per_token = per_token + kl_coef * kl
+        metadata["kl"] = masked_mean(kl.detach(), response_mask, empty="nan")
     loss = aggregate_token_loss(
         per_token, response_mask, length_normalization, normalize_constant
     ) / gradient_accumulation_steps

@@ -74,6 +74,22 @@ def optimizer_step(
         raise FloatingPointError(f"loss is {loss.item()} at step {step}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    return apply_update(optimizer, model, step, lr=lr, total_steps=total_steps,
+                        warmup_steps=warmup_steps, grad_clip=grad_clip)
+
+
+def apply_update(
+    optimizer: torch.optim.Optimizer,
+    model: nn.Module,
+    step: int,
+    *,
+    lr: float,
+    total_steps: int,
+    warmup_steps: int,
+    grad_clip: float,
+) -> tuple[float, float]:
+    """The update after the gradients are in ``.grad`` (accumulated by
+    micro-batch steps, say): clip, set the scheduled rate, step; (lr, norm)."""
     params = [p for p in model.parameters() if p.requires_grad]
     norm = clip_grad_norm(params, grad_clip)
     current = lr_at(step, max_lr=lr, total_steps=total_steps, warmup_steps=warmup_steps)
@@ -81,6 +97,17 @@ def optimizer_step(
         group["lr"] = current
     optimizer.step()
     return current, float(norm)
+
+
+def micro_batches(batch_size: int, accumulation_steps: int, owner: str) -> list[slice]:
+    """Rows of each of ``accumulation_steps`` equal micro-batches of a batch."""
+    if accumulation_steps < 1 or batch_size % accumulation_steps:
+        raise ValueError(
+            f"{owner}.gradient_accumulation_steps must be >= 1 and divide the "
+            f"batch of {batch_size}, got {accumulation_steps}"
+        )
+    size = batch_size // accumulation_steps
+    return [slice(i, i + size) for i in range(0, batch_size, size)]
 
 
 def check_positive(config: object, *names: str) -> None:
