@@ -64,7 +64,9 @@ unit: setup browser
 	$(BIN)/pytest tests
 
 notebooks: setup
-	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:randomly $(NOTEBOOKS)
+	$(BIN)/pytest --nbval-lax --nbval-current-env -p no:randomly \
+	  --junitxml=$(LLMFS_CACHE)/nbval-times.xml $(NOTEBOOKS)
+	$(BIN)/python tools/notebook_times.py $(LLMFS_CACHE)/nbval-times.xml
 
 test: unit notebooks
 

@@ -6,6 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import check_pdf  # noqa: E402
+from notebook_times import notebook_seconds  # noqa: E402
 from toc_notebooks import toc_notebooks  # noqa: E402
 
 
@@ -200,3 +201,15 @@ def test_main_exit_status(tmp_path, capsys):
     assert book_report.main([str(latex)]) == 1
     assert "FAIL raw table text" in capsys.readouterr().err
     assert book_report.main([str(tmp_path / "missing")]) == 1
+
+
+def test_notebook_times_sum_each_notebooks_cells(tmp_path):
+    report = tmp_path / "nbval.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="chapters.01_big_picture.ipynb" name="Cell 0" time="1.5"/>'
+        '<testcase classname="chapters.01_big_picture.ipynb" name="Cell 1" time="2.0"/>'
+        '<testcase classname="chapters.07b_scaling_laws.ipynb" name="Cell 0" time="4"/>'
+        "</testsuite></testsuites>"
+    )
+    assert notebook_seconds(report) == {"01_big_picture": 3.5, "07b_scaling_laws": 4.0}
