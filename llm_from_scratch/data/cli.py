@@ -55,7 +55,8 @@ def build_config(args: argparse.Namespace) -> Any:
     data = read_settings(args.config) if args.config else {}
     if args.input:
         data["inputs"] = [*data.get("inputs", []), *args.input]
-    for key, value in (("out_dir", args.out), ("workers", args.workers)):
+    for key, value in (("out_dir", args.out), ("workers", args.workers),
+                       ("executor", args.executor), ("dask_address", args.dask_address)):
         if value:
             data[key] = value
     if args.no_progress:
@@ -196,7 +197,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder (overrides out_dir)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output folder")
-    p.add_argument("--workers", type=positive_int, help="worker processes (default 2)")
+    p.add_argument("--workers", type=positive_int,
+                   help="worker processes, or local Dask workers (default 2)")
+    p.add_argument("--executor", choices=("local", "dask"),
+                   help="where the work runs: local processes (default) or Dask; "
+                        "the output is the same bytes")
+    p.add_argument("--dask-address", metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://host:8786 (with --executor "
+                        "dask; default: a local cluster of --workers workers)")
     p.add_argument("--no-toxicity", action="store_true",
                    help="no toxicity filter (it needs the book's default corpus)")
     p.add_argument("--languages", metavar="CODES",

@@ -19,6 +19,8 @@ from llm_from_scratch.data.langid import LanguageConfig
 from llm_from_scratch.data.noise import NoiseConfig
 from llm_from_scratch.utils.settings import read_settings
 
+EXECUTORS = ("local", "dask")
+
 STAGES = (
     "validity", "language", "boilerplate", "quality", "pii",
     "exact_dedup", "near_dedup", "line_dedup", "toxicity",
@@ -83,12 +85,22 @@ class CurationConfig:
     line_dedup_keep: LineKeep = "first"
     toxicity_max_fraction: float | None = 0.1  # of sentences; None = off
     workers: int = 2
+    # where the work runs (the output is the same bytes): "local" processes, or
+    # "dask": the cluster at dask_address, or a local one of `workers` workers
+    executor: str = "local"
+    dask_address: str | None = None
     examples_per_reason: int = 3
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"CurationConfig.workers must be >= 1, got {self.workers}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"CurationConfig.executor must be one of {EXECUTORS}, "
+                             f"got {self.executor!r}")
+        if self.dask_address is not None and self.executor != "dask":
+            raise ValueError("CurationConfig.dask_address needs executor='dask', got "
+                             f"executor={self.executor!r}")
         if not isinstance(self.validity, ValidityConfig):
             raise ValueError("CurationConfig.validity cannot be turned off (null)")
         if self.line_dedup_min_chars < 0:
@@ -118,9 +130,10 @@ class CurationConfig:
         return cls.from_dict(read_settings(path))
 
     def key(self) -> dict[str, Any]:
-        """The settings that shape the output (no paths, workers or progress)."""
+        """The settings that shape the output (no paths, executor or progress)."""
         d = asdict(self)
-        for k in ("out_dir", "workers", "progress", "examples_per_reason"):
+        for k in ("out_dir", "workers", "executor", "dask_address", "progress",
+                  "examples_per_reason"):
             d.pop(k)
         if d["hf"] is None:  # an unused source leaves existing cache keys as they were
             d.pop("hf")
