@@ -1,9 +1,13 @@
 """The book's curated corpus as train/validation token shards, cached.
 
 Later chapters call ``book_shards()`` and get the same shards whether or not
-this chapter ran first: the cache key covers the curation settings, the
-tokenizer's vocabulary and the format version, so a change recomputes
-instead of reusing a stale corpus.
+this chapter ran first. The cache key is content-addressed: the curation
+settings, a hash of the exact raw documents the pipeline will read (the default
+corpus as this machine's packages produce it, and the bytes of every input
+file), the toxicity classifier's key (which hashes its training data), the
+tokenizer's vocabulary and the format versions. Two machines whose installed
+packages give different raw text (the crawl reads their documentation) get
+different keys instead of sharing a corpus built from other inputs.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from llm_from_scratch.data.documents import Document
+from llm_from_scratch.data.documents import Document, visible_files
+from llm_from_scratch.data.inputs import default_documents
 from llm_from_scratch.data.pipeline import CurationConfig, curate, progress
 from llm_from_scratch.data.shards import VERSION, SupportsEncode, write_shards
 from llm_from_scratch.utils.paths import cache_dir, cache_lock
@@ -69,6 +74,32 @@ def tokenizer_fingerprint(tokenizer: SupportsEncode) -> str:
     return digest.hexdigest()[:12]
 
 
+_DIGESTS: dict[str, str] = {}
+
+
+def inputs_digest(config: CurationConfig) -> str:
+    """SHA-256 of what ``curate(config)`` reads: every default document (id,
+    source, metadata, text, after noise injection) and the bytes of every file
+    under ``config.inputs``. A streamed ``hf`` dataset is named by its settings
+    in ``config.key()``, not hashed (that would download it). Cached per
+    process."""
+    memo = json.dumps(config.key(), sort_keys=True, default=str)
+    if memo not in _DIGESTS:
+        digest = hashlib.sha256()
+        for doc in default_documents(config):
+            head = json.dumps([doc.id, doc.source, doc.meta], sort_keys=True, default=str)
+            digest.update(head.encode() + b"\0")
+            digest.update(doc.text.encode("utf-8", "surrogatepass") + b"\0")
+        for item in config.inputs:
+            path = Path(item)
+            for f in visible_files(path) if path.is_dir() else [path]:
+                digest.update(str(f.relative_to(path) if path.is_dir() else f.name)
+                              .encode() + b"\0")
+                digest.update(file_sha256(f).encode())
+        _DIGESTS[memo] = digest.hexdigest()
+    return _DIGESTS[memo]
+
+
 def _encode(tokenizer: Any, texts: Sequence[str], workers: int) -> list[list[int]]:
     if hasattr(tokenizer, "encode_batch"):
         return tokenizer.encode_batch(list(texts), num_workers=workers)
@@ -88,8 +119,14 @@ def book_shards(
 
         tokenizer = book_tokenizer()
     config = config or CurationConfig(progress=progress)
+    toxicity = None
+    if config.toxicity_max_fraction is not None:
+        from llm_from_scratch.data.toxicity import toxicity_key
+
+        toxicity = toxicity_key()
     key_blob = json.dumps(
-        {"curation": config.key(), "tokenizer": tokenizer_fingerprint(tokenizer),
+        {"curation": config.key(), "inputs": inputs_digest(config),
+         "toxicity": toxicity, "tokenizer": tokenizer_fingerprint(tokenizer),
          "val_fraction": val_fraction, "shard_tokens": shard_tokens,
          "format": VERSION, "corpus": CORPUS_VERSION},
         sort_keys=True, default=str,

@@ -302,8 +302,28 @@ def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
     return order[n_test:], order[:n_test]
 
 
-def _key(config: ToxicityConfig) -> str:
-    blob = json.dumps({**asdict(config), "version": VERSION}, sort_keys=True)
+_DATASETS: dict[ToxicityConfig, tuple[list[str], np.ndarray]] = {}
+
+
+def training_data(config: ToxicityConfig) -> tuple[list[str], np.ndarray]:
+    """``build_dataset(config)``, built once per process (do not modify it)."""
+    if config not in _DATASETS:
+        _DATASETS[config] = build_dataset(config)
+    return _DATASETS[config]
+
+
+def toxicity_key(config: ToxicityConfig = ToxicityConfig()) -> str:
+    """The classifier's cache key: its settings, the code version, and a hash of
+    the exact training texts and labels. The labels come from the installed
+    ``alt-profanity-check`` and ``better-profanity``, so two machines with
+    different versions of them get different keys, not each other's weights."""
+    texts, labels = training_data(config)
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    digest.update(np.asarray(labels, dtype=np.int64).tobytes())
+    blob = json.dumps({**asdict(config), "version": VERSION,
+                       "data": digest.hexdigest()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -311,10 +331,10 @@ def toxicity_classifier(
     config: ToxicityConfig = ToxicityConfig(),
 ) -> ToxicityClassifier:
     """The chapter's trained classifier, from the cache or trained now (seconds)."""
-    path = cache_dir("toxicity") / f"toxicity-{_key(config)}.safetensors"
+    path = cache_dir("toxicity") / f"toxicity-{toxicity_key(config)}.safetensors"
     if path.is_file():
         return ToxicityClassifier.load(path)
-    texts, labels = build_dataset(config)
+    texts, labels = training_data(config)
     train_idx, _ = split(len(texts), config.test_fraction, config.seed)
     clf, _ = train_classifier([texts[i] for i in train_idx], labels[train_idx], config)
     tmp = path.with_suffix(".tmp")
