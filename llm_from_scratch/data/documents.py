@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+from llm_from_scratch.data.html import decode_html, html_to_text
 
 
 @dataclass(frozen=True)
@@ -117,54 +117,20 @@ def read_jsonl(
             yield Document(doc_id, record[text_field], str(path), meta)
 
 
-class _TextExtractor(HTMLParser):
-    """Collect visible text; drop scripts, styles and page chrome; keep blocks."""
-
-    SKIP = {"script", "style", "noscript", "template", "head", "svg", "nav", "footer"}
-    BLOCK = {
-        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-        "tr", "table", "section", "article", "pre", "blockquote", "header", "title",
-    }
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.SKIP:
-            self.skipping += 1
-        elif tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self.BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Visible text of an HTML page, one paragraph per line, spaces collapsed."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = (re.sub(r"[ \t\r\f\v]+", " ", line).strip() for line in
-             "".join(parser.parts).split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
 def read_html_files(root: str | Path, pattern: str = "**/*.html") -> Iterator[Document]:
-    """HTML pages under ``root`` as clean text (markup, scripts and nav removed)."""
-    for doc in read_text_files(root, pattern, source=str(root)):
-        if "error" in doc.meta:
-            yield doc
-        else:
-            yield doc.with_text(html_to_text(doc.text), format="html")
+    """HTML pages under ``root`` as clean text: bytes decoded by ``decode_html``
+    (byte-order mark, ``<meta charset>``, UTF-8, then a detector), markup,
+    scripts and page chrome removed by ``html_to_text`` (``data/html.py``)."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    paths = [root] if root.is_file() else sorted(p for p in root.glob(pattern))
+    for path in paths:
+        if path.is_file():
+            doc_id = str(path.relative_to(root)) if path != root else path.name
+            text, encoding = decode_html(path.read_bytes())
+            yield Document(doc_id, html_to_text(text), str(root),
+                           {"format": "html", "encoding": encoding})
 
 
 def _warc_records(f) -> Iterator[tuple[dict[str, str], bytes]]:
