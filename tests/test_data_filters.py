@@ -110,6 +110,61 @@ def test_each_rule_reports_its_reason(text, reason):
     assert reason in quality_reasons(text)
 
 
+RULE_FIELDS = {  # reason -> the QualityConfig fields that turn its rule off
+    "word count": ("min_words", "max_words"), "symbol ratio": ("max_symbol_ratio",),
+    "ellipsis lines": ("max_ellipsis_lines",),
+    "words without letters": ("min_alpha_words",), "no stop words": ("min_stop_words",),
+    "terminal punctuation": ("min_terminal_punct_lines",),
+    "repeated lines": ("max_repeated_line_chars",),
+    "mean word length": ("min_mean_word_len", "max_mean_word_len"),
+    "bullet lines": ("max_bullet_lines",), "mojibake": ("max_mojibake_per_1k_chars",),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(RULE_FIELDS))
+def test_each_rule_is_switched_off_by_none(reason):
+    """A page failing one rule is rejected with that reason, and that reason alone
+    disappears when its fields are None."""
+    texts = {
+        "word count": "too short.", "symbol ratio": PROSE + " #" * 40,
+        "ellipsis lines": "\n".join(["and then the story went on..."] * 5 + [PROSE]),
+        "words without letters": "1 2 3 4 5 6 7 8 9 " * 20 + PROSE,
+        "no stop words": " ".join(["cheap watches online."] * 30),
+        "terminal punctuation": PROSE.replace(".", "").replace(",", ""),
+        "repeated lines": "\n".join([PROSE] * 4),
+        "mean word length": " ".join(["internationalization"] * 60) + " the and.",
+        "bullet lines": "\n".join(f"- item {i} of the list, with the words." for i in
+                                    range(20)) + "\n" + PROSE,
+        "mojibake": add_mojibake(PROSE + " It's here - now."),
+    }
+    text = texts[reason]
+    assert reason in quality_reasons(text)
+    off = QualityConfig(**{f: None for f in RULE_FIELDS[reason]})
+    assert reason not in quality_reasons(text, off)
+    others = set(quality_reasons(text)) - {reason}
+    assert set(quality_reasons(text, off)) == others
+
+
+def test_gopher_word_count_bounds():
+    def words(n):
+        return " ".join(["the"] * n)
+
+    rule = QualityConfig()
+    assert "word count" not in quality_reasons(words(50), rule)
+    assert "word count" in quality_reasons(words(49), rule)
+    assert "word count" not in quality_reasons(words(100_000), rule)
+    assert "word count" in quality_reasons(words(100_001), rule)
+    assert "word count" not in quality_reasons(words(100_001),
+                                               QualityConfig(max_words=None))
+    assert "word count" not in quality_reasons(words(3), QualityConfig(min_words=None))
+
+
+def test_bullet_rule_is_gophers_ninety_percent():
+    bullets = [f"\u2022 point number {i} of the list, with the words." for i in range(9)]
+    assert "bullet lines" not in quality_reasons("\n".join(bullets + [PROSE]))  # 90%
+    assert "bullet lines" in quality_reasons("\n".join(bullets * 2 + [PROSE]))  # 95%
+
+
 def test_noise_pages_fail_quality_rules():
     rng = random.Random(0)
     assert all(quality_reasons(spam_page(rng)) for _ in range(20))
@@ -118,8 +173,15 @@ def test_noise_pages_fail_quality_rules():
 
 
 def test_config_validation_names_the_field():
-    with pytest.raises(ValueError, match="max_symbol_ratio"):
+    with pytest.raises(ValueError, match="max_symbol_ratio must be in \\[0, 1\\] or None"):
         QualityConfig(max_symbol_ratio=2.0)
+    with pytest.raises(ValueError, match="min_words <= max_words"):
+        QualityConfig(min_words=10, max_words=5)
+    with pytest.raises(ValueError, match="min_stop_words must be an int"):
+        QualityConfig(min_stop_words=-1)
+    with pytest.raises(ValueError, match="min_mean_word_len must be > 0"):
+        QualityConfig(min_mean_word_len=0.0)
+    assert QualityConfig(min_words=None, max_words=None).max_words is None
     with pytest.raises(ValueError, match="min_confidence"):
         LanguageConfig(min_confidence=1.5)
     with pytest.raises(ValueError, match="NoiseConfig.pii"):

@@ -7,9 +7,9 @@ import pytest
 
 from llm_from_scratch.data.dedup import s_curve
 from llm_from_scratch.data.solutions import (
-    bullet_line_fraction,
     c4_terminal_lines,
     choose_bands_rows,
+    top_ngram_char_fraction,
 )
 
 
@@ -29,9 +29,11 @@ def test_recall_weight_moves_the_curve_left():
     assert (s_curve(s, b2, r2) >= s_curve(s, b1, r1) - 1e-9).mean() > 0.9
 
 
-def test_bullet_fraction():
-    assert bullet_line_fraction("* a\n- b\nplain\n\n") == pytest.approx(2 / 3)
-    assert bullet_line_fraction("") == 0.0
+def test_top_ngram_fraction():
+    text = "buy now buy now buy now today"  # "buy now" x3 = 21 of 29 characters
+    assert top_ngram_char_fraction(text) == pytest.approx(7 * 3 / 29)
+    assert top_ngram_char_fraction("one") == 0.0 and top_ngram_char_fraction("") == 0.0
+    assert top_ngram_char_fraction("a b c d e f", n=3) == pytest.approx(5 / 11)
 
 
 def test_c4_terminal_lines():

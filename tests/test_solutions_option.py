@@ -22,7 +22,7 @@ MINE_PATH = "mine.py"  # relative, as a student types it: Run's cwd is the tmp f
 # One answer re-exported from the reference (mine.py may import it), one wrong,
 # choose_bands_rows missing; the extra name must be ignored.
 MINE = '''
-from llm_from_scratch.data.solutions import bullet_line_fraction
+from llm_from_scratch.data.solutions import top_ngram_char_fraction
 
 def c4_terminal_lines(text, min_words=3):
     return text  # wrong: keeps every line
@@ -66,7 +66,7 @@ def student(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 def test_a_defined_answer_passes_and_missing_ones_say_so(student):
     got = student.outcomes
-    assert got["test_bullet_fraction"] == "passed", student.stdout
+    assert got["test_top_ngram_fraction"] == "passed", student.stdout
     for name in (
         "test_bands_rows_put_the_s_curve_near_the_threshold",
         "test_recall_weight_moves_the_curve_left",

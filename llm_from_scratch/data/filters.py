@@ -67,75 +67,115 @@ def remove_boilerplate_lines(text: str) -> tuple[str, int]:
 
 @dataclass(frozen=True)
 class QualityConfig:
-    """Thresholds of the document rules (Gopher's defaults where it has one)."""
+    """Thresholds of the document rules; ``None`` turns a rule off.
 
-    min_words: int = 50
-    max_words: int = 1_000_000
-    min_mean_word_len: float = 3.0
-    max_mean_word_len: float = 10.0
-    max_symbol_ratio: float = 0.1
-    max_ellipsis_lines: float = 0.3
-    min_alpha_words: float = 0.8
-    min_stop_words: int = 2
-    min_terminal_punct_lines: float = 0.1
-    max_mojibake_per_1k_chars: float = 0.5
-    max_repeated_line_chars: float = 0.2
-    placeholders: tuple[str, ...] = field(default=("lorem ipsum",))
+    Gopher's published values (Rae et al. 2021, appendix A) where Gopher has the
+    rule: 50 to 100,000 words, mean word length 3 to 10, at most 0.1 symbols
+    (``#``, ellipses) per word, at most 90% of lines starting with a bullet, at
+    most 30% ending in an ellipsis, at least 80% of words with a letter, at
+    least two stop words, and at most 20% of the characters in repeated lines.
+    From C4/FineWeb: at least 10% of lines ending in terminal punctuation
+    (FineWeb uses 12%). Ours: mojibake per 1,000 characters, placeholder text.
+    """
+
+    min_words: int | None = 50  # Gopher
+    max_words: int | None = 100_000  # Gopher
+    min_mean_word_len: float | None = 3.0  # Gopher
+    max_mean_word_len: float | None = 10.0  # Gopher
+    max_symbol_ratio: float | None = 0.1  # Gopher
+    max_bullet_lines: float | None = 0.9  # Gopher
+    max_ellipsis_lines: float | None = 0.3  # Gopher
+    min_alpha_words: float | None = 0.8  # Gopher
+    min_stop_words: int | None = 2  # Gopher
+    min_terminal_punct_lines: float | None = 0.1  # C4, FineWeb (0.12)
+    max_mojibake_per_1k_chars: float | None = 0.5  # ours
+    max_repeated_line_chars: float | None = 0.2  # Gopher
+    placeholders: tuple[str, ...] = field(default=("lorem ipsum",))  # C4; () = off
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_words <= self.max_words:
-            raise ValueError("QualityConfig needs 0 <= min_words <= max_words")
-        if not 0 < self.min_mean_word_len <= self.max_mean_word_len:
-            raise ValueError("QualityConfig needs 0 < min_mean_word_len <= max")
-        for name in ("max_symbol_ratio", "max_ellipsis_lines", "min_alpha_words",
-                     "min_terminal_punct_lines", "max_repeated_line_chars"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"QualityConfig.{name} must be in [0, 1]")
+        for name in ("min_words", "max_words", "min_stop_words"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"QualityConfig.{name} must be an int >= 0 or None, "
+                                 f"got {value!r}")
+        for name in ("min_mean_word_len", "max_mean_word_len",
+                     "max_mojibake_per_1k_chars"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"QualityConfig.{name} must be > 0 or None, "
+                                 f"got {value!r}")
+        for name in ("max_symbol_ratio", "max_bullet_lines", "max_ellipsis_lines",
+                     "min_alpha_words", "min_terminal_punct_lines",
+                     "max_repeated_line_chars"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"QualityConfig.{name} must be in [0, 1] or None, "
+                                 f"got {value!r}")
+        for low, high in (("min_words", "max_words"),
+                          ("min_mean_word_len", "max_mean_word_len")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"QualityConfig needs {low} <= {high}, got {lo} > {hi}")
+
+
+BULLETS = ("\u2022", "\u2023", "\u25e6", "\u2043", "\u25aa", "\u25cf", "*", "-")
+
+
+def _outside(value: float, low: float | None, high: float | None) -> bool:
+    return (low is not None and value < low) or (high is not None and value > high)
 
 
 def quality_reasons(text: str, config: QualityConfig = QualityConfig()) -> list[str]:
-    """Every rule the document fails (empty list = keep)."""
+    """Every rule the document fails (empty list = keep); rules set to ``None``
+    are not checked."""
+    c = config
     reasons = []
     words = WORD.findall(text)
     lines = [line.strip() for line in text.split("\n") if line.strip()]
     n = len(words)
-    if not config.min_words <= n <= config.max_words:
+    if _outside(n, c.min_words, c.max_words):
         reasons.append("word count")
     if n:
         mean_len = sum(map(len, words)) / n
-        if not config.min_mean_word_len <= mean_len <= config.max_mean_word_len:
+        if _outside(mean_len, c.min_mean_word_len, c.max_mean_word_len):
             reasons.append("mean word length")
         symbols = text.count("#") + text.count("...") + text.count("\u2026")
-        if symbols / n > config.max_symbol_ratio:
+        if c.max_symbol_ratio is not None and symbols / n > c.max_symbol_ratio:
             reasons.append("symbol ratio")
-        alpha = sum(any(c.isalpha() for c in w) for w in words)
-        if alpha / n < config.min_alpha_words:
+        alpha = sum(any(ch.isalpha() for ch in w) for w in words)
+        if c.min_alpha_words is not None and alpha / n < c.min_alpha_words:
             reasons.append("words without letters")
         stops = {w.lower().strip(".,;:!?\"'") for w in words} & STOP_WORDS
-        if len(stops) < config.min_stop_words:
+        if c.min_stop_words is not None and len(stops) < c.min_stop_words:
             reasons.append("no stop words")
     if lines:
+        if c.max_bullet_lines is not None:
+            bullets = sum(line.startswith(BULLETS) for line in lines)
+            if bullets / len(lines) > c.max_bullet_lines:
+                reasons.append("bullet lines")
         ellipsis = sum(line.endswith(("...", "\u2026")) for line in lines)
-        if ellipsis / len(lines) > config.max_ellipsis_lines:
+        if c.max_ellipsis_lines is not None and ellipsis / len(lines) > c.max_ellipsis_lines:
             reasons.append("ellipsis lines")
         terminal = sum(line.endswith((".", "!", "?", '"', "'", ":")) for line in lines)
-        if terminal / len(lines) < config.min_terminal_punct_lines:
+        if (c.min_terminal_punct_lines is not None
+                and terminal / len(lines) < c.min_terminal_punct_lines):
             reasons.append("terminal punctuation")
         # Gopher counts the *characters* in repeated lines: short repeats
         # (a speaker's name in a play) are normal, repeated paragraphs are not.
-        seen: set[str] = set()
-        repeated = 0
-        for line in lines:
-            if line in seen:
-                repeated += len(line)
-            seen.add(line)
-        if repeated / sum(map(len, lines)) > config.max_repeated_line_chars:
-            reasons.append("repeated lines")
+        if c.max_repeated_line_chars is not None:
+            seen: set[str] = set()
+            repeated = 0
+            for line in lines:
+                if line in seen:
+                    repeated += len(line)
+                seen.add(line)
+            if repeated / sum(map(len, lines)) > c.max_repeated_line_chars:
+                reasons.append("repeated lines")
     lower = text.lower()
-    if any(p in lower for p in config.placeholders):
+    if any(p in lower for p in c.placeholders):
         reasons.append("placeholder text")
-    if len(MOJIBAKE.findall(text)) * 1000 / max(len(text), 1) > (
-        config.max_mojibake_per_1k_chars
-    ):
-        reasons.append("mojibake")
+    if c.max_mojibake_per_1k_chars is not None:
+        per_1k = len(MOJIBAKE.findall(text)) * 1000 / max(len(text), 1)
+        if per_1k > c.max_mojibake_per_1k_chars:
+            reasons.append("mojibake")
     return reasons

@@ -16,10 +16,21 @@ PHONE_TOKEN = "|||PHONE_NUMBER|||"
 IP_TOKEN = "|||IP_ADDRESS|||"
 
 EMAIL = re.compile(r"\b[\w.+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}\b")
-# North-American style numbers, optionally with +1 / a country code:
-# (555) 123-4567, 555-123-4567, +1 555 123 4567, 555.123.4567
+# North-American numbers (NANP: NXX-XXX-XXXX, where the area code starts with
+# 2-9; the exchange is not checked, since made-up numbers in text often break
+# that rule), optionally after +1 or 1: 2831823829,
+# (283) 182-3829, (283)-182-3829, 283-182-3829, 283.182.3829, 283 182 3829,
+# +1 283 182 3829, 1-283-182-3829. The N rule and the guards keep other numbers:
+# a Unix time (1733356800) starts with 1, a date or a version string has other
+# group lengths, and a digit, letter, dot or dash glued to either end means the
+# ten digits are part of a longer token (a card number, a hash, an ISBN), as a
+# slash, "=" or "#" before them does (a URL's path or query: /post/17551554979).
+# Ten bare digits starting with 2-9 (2147483648) are still read as a phone number:
+# without context they cannot be told apart, and PII errs on the side of masking.
 PHONE = re.compile(
-    r"(?<![\w|])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w|])"
+    r"(?<![\w|+.\-/=#])(?:(?:\+1|1)[ .-]?)?"
+    r"(?:\([2-9]\d\d\)[ .-]?|[2-9]\d\d[ .-]?)\d{3}[ .-]?\d{4}"
+    r"(?![\w|/]|[.-]\d)"
 )
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV4 = re.compile(rf"(?<![\w.|]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w|]|\.\d)")

@@ -261,7 +261,8 @@ def _line_dedup(
         for rec, rejected in records:
             yield document(rec, rec["text"], 0), rejected
         return
-    min_words = config.quality.min_words if config.quality else 1
+    q = config.quality
+    min_words = q.min_words if q and q.min_words is not None else 1
     buffered: deque[tuple[dict[str, Any], str | None]] = deque()
     recs = iter(records)
 
