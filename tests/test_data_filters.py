@@ -256,7 +256,7 @@ def _warc_record(kind: str, uri: str, block: bytes) -> bytes:
 def test_warc_reader_on_a_small_gzipped_file(tmp_path):
     import gzip
 
-    from llm_from_scratch.data.documents import read_warc
+    from llm_from_scratch.data.archives import read_warc
 
     html = b"<html><body><nav>Menu</nav><p>Hello from the crawl.</p></body></html>"
     response = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"

@@ -193,7 +193,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML or JSON settings (see CurationConfig)")
     p.add_argument("--input", action="append", metavar="PATH",
                    help="a folder of text files (any names; binary files are "
-                        "rejected and listed), a file, .jsonl or .warc (repeatable)")
+                        "rejected and listed), a file, .jsonl, .parquet, .warc or .wet "
+                        "(repeatable)")
     p.add_argument("--out", help="output folder (overrides out_dir)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output folder")

@@ -8,7 +8,6 @@ that reason, so the report can account for every input.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -131,63 +130,3 @@ def read_html_files(root: str | Path, pattern: str = "**/*.html") -> Iterator[Do
             text, encoding = decode_html(path.read_bytes())
             yield Document(doc_id, html_to_text(text), str(root),
                            {"format": "html", "encoding": encoding})
-
-
-def _warc_records(f) -> Iterator[tuple[dict[str, str], bytes]]:
-    """(headers, block) of each record in a WARC stream."""
-    while True:
-        line = f.readline()
-        if not line:
-            return
-        if not line.strip():
-            continue  # the blank lines that end the previous record
-        if not line.startswith(b"WARC/"):
-            raise ValueError(f"not a WARC record: {line[:40]!r}")
-        headers = {}
-        for raw in iter(f.readline, b"\r\n"):
-            if not raw:
-                raise ValueError("WARC file ends inside a record header")
-            key, _, value = raw.decode("utf-8", "replace").partition(":")
-            headers[key.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        block = f.read(length)
-        if len(block) != length:
-            raise ValueError("WARC file is truncated: a record is shorter than "
-                             "declared")
-        yield headers, block
-
-
-def read_warc(path: str | Path) -> Iterator[Document]:
-    """HTML responses of a (gzipped) Common Crawl WARC file, as clean text.
-
-    Only ``response`` records are pages; requests and metadata are skipped.
-    The HTTP headers are split off, and HTML bodies go through ``html_to_text``.
-    A damaged file ends with a marked document instead of an exception.
-    """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        try:
-            yield from _warc_documents(f, path)
-        except (ValueError, OSError, EOFError) as e:
-            yield Document(f"{path.name}:damaged", "", str(path), {"error": str(e)})
-
-
-def _warc_documents(f, path: Path) -> Iterator[Document]:
-    """Pages of the response records in an open WARC stream."""
-    for headers, block in _warc_records(f):
-        if headers.get("warc-type") != "response":
-            continue
-        url = headers.get("warc-target-uri", "")
-        doc_id = headers.get("warc-record-id", url)
-        http_head, _, body = block.partition(b"\r\n\r\n")
-        content_type = ""
-        for line in http_head.split(b"\r\n")[1:]:
-            key, _, value = line.decode("latin-1").partition(":")
-            if key.strip().lower() == "content-type":
-                content_type = value.strip().lower()
-        doc = decode(body, doc_id, str(path))
-        doc = doc.with_text(doc.text, url=url, content_type=content_type)
-        if "error" not in doc.meta and "html" in content_type:
-            doc = doc.with_text(html_to_text(doc.text), format="html")
-        yield doc

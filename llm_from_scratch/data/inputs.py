@@ -1,5 +1,6 @@
 """Where curation's documents come from: the book's default corpus, or the
-user's inputs, each read by its kind (JSONL, WARC, HTML folders, text files)."""
+user's inputs, each read by its kind (JSONL, Parquet, WARC/WET, HTML folders, text
+files)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+from llm_from_scratch.data.archives import is_warc
 from llm_from_scratch.data.curation_config import CurationConfig
 from llm_from_scratch.data.documents import Document, visible_files
 
@@ -29,9 +31,11 @@ def default_documents(config: CurationConfig) -> list[Document]:
     return docs
 
 
-# How an input is read: a .jsonl file, a (gzipped) WARC, a folder of HTML
-# pages, any other file, or a folder of files of any name (sniffed as text).
-INPUT_KINDS = "*.jsonl, *.warc[.gz], a folder of *.html, or files of text"
+# How an input is read: a .jsonl or .parquet file, a (gzipped) WARC or WET, a
+# folder of HTML pages, any other file, or a folder of files of any name
+# (sniffed as text).
+INPUT_KINDS = ("*.jsonl, *.parquet, *.warc[.gz], *.wet[.gz], a folder of *.html, or "
+               "files of text")
 
 
 def check_inputs(config: CurationConfig) -> None:
@@ -53,7 +57,7 @@ def count_inputs(config: CurationConfig) -> int | None:
     total = 0
     for item in config.inputs:
         path = Path(item)
-        if path.suffix == ".jsonl" or path.name.endswith((".warc", ".warc.gz")):
+        if path.suffix in (".jsonl", ".parquet") or is_warc(path):
             return None
         total += len(visible_files(path)) if path.is_dir() else 1
     return total
@@ -61,16 +65,18 @@ def count_inputs(config: CurationConfig) -> int | None:
 
 def input_documents(config: CurationConfig) -> Iterator[Document]:
     """Documents from ``config.inputs``, read by file type."""
+    from llm_from_scratch.data.archives import read_parquet, read_warc
     from llm_from_scratch.data.documents import read_folder, read_html_files
     from llm_from_scratch.data.documents import read_jsonl, read_text_files
-    from llm_from_scratch.data.documents import read_warc
 
     check_inputs(config)
     for item in config.inputs:
         path = Path(item)
         if path.suffix == ".jsonl":
             yield from read_jsonl(path)
-        elif path.name.endswith((".warc", ".warc.gz")):
+        elif path.suffix == ".parquet":
+            yield from read_parquet(path)
+        elif is_warc(path):
             yield from read_warc(path)
         elif path.is_dir() and any(path.glob("**/*.html")):
             yield from read_html_files(path)
