@@ -58,3 +58,11 @@ def test_toxicity_key_follows_its_training_labels(monkeypatch):
     assert toxicity_key(config) == first
     assert toxicity_key(ToxicityConfig(clean_sentences=40, generated_sentences=30,
                                        seed=1)) != first
+
+
+def test_the_books_corpus_pins_its_rules_and_user_data_gets_gophers():
+    assert CurationConfig().quality.max_bullet_lines is None
+    mine = CurationConfig.from_dict({"inputs": ["texts"]})
+    assert mine.quality.max_bullet_lines == 0.9 and mine.quality.max_words == 100_000
+    tuned = CurationConfig.from_dict({"inputs": ["texts"], "quality": {"min_words": 5}})
+    assert tuned.quality.min_words == 5 and tuned.quality.max_bullet_lines == 0.9

@@ -28,8 +28,8 @@ from llm_from_scratch.utils.paths import cache_dir, cache_lock
 # Bump when the pipeline code changes its output. 3: near-dup clustering checks
 # every candidate pair in a bucket (two more licences removed as near copies).
 # 4: the book's own README is no longer crawled (it made the corpus change with
-# every README edit). 5: Gopher's bullet-line rule (a licence made of bullet
-# lines goes) and the wider phone pattern of PII masking.
+# every README edit). 5: the wider phone pattern of PII masking (the same bytes
+# on the book's corpus; its config leaves Gopher's bullet-line rule off).
 CORPUS_VERSION = 5
 
 

@@ -20,6 +20,7 @@ from llm_from_scratch.data.noise import NoiseConfig
 from llm_from_scratch.utils.settings import read_settings
 
 EXECUTORS = ("local", "dask")
+BOOK_QUALITY = QualityConfig(max_bullet_lines=None)
 
 STAGES = (
     "validity", "language", "boilerplate", "quality", "pii",
@@ -74,7 +75,11 @@ class CurationConfig:
     noise: NoiseConfig | None = field(default_factory=NoiseConfig)
     validity: ValidityConfig = field(default_factory=ValidityConfig)
     language: LanguageConfig | None = field(default_factory=LanguageConfig)
-    quality: QualityConfig | None = field(default_factory=QualityConfig)
+    # The book's corpus keeps the rules it was curated with: Gopher's bullet-line
+    # rule would drop one licence and so retrain every model downstream. A
+    # config that brings its own data (``from_dict`` with inputs or hf) gets all
+    # of Gopher's defaults, the bullet rule included.
+    quality: QualityConfig | None = field(default_factory=lambda: BOOK_QUALITY)
     boilerplate: bool = True
     pii: bool = True
     exact_dedup: bool = True
@@ -140,9 +145,9 @@ class CurationConfig:
         return d
 
 
-# What ``from_dict`` turns off when the config brings its own data.
+# What ``from_dict`` turns off (or resets) when the config brings its own data.
 USER_DATA_DEFAULTS: dict[str, Any] = {
-    "shakespeare": False, "crawl": None, "noise": None,
+    "shakespeare": False, "crawl": None, "noise": None, "quality": {},
 }
 
 _NESTED = {
